@@ -1,0 +1,1 @@
+"""photostage.api"""

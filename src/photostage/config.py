@@ -1,0 +1,165 @@
+"""Settings, one section per subsystem, read from the environment (``PHOTOSTAGE_*``, nested with
+``__``, e.g. ``PHOTOSTAGE_SOURCES__ALLOW_HOSTS='["127.0.0.1"]'``) or built in code, validated at
+start. Defaults are the embedded setup of ``make run``: SQLite, local storage, built-in engines,
+everything under one data directory.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    public_url: str | None = Field(
+        None, description="Base URL clients reach this server at; used in tmp_url. Default http://host:port."
+    )
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest JSON body accepted.")
+    max_json_depth: int = Field(32, ge=4)
+
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class LimitsSettings(BaseModel):
+    max_input_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_input_pixels: int = Field(64_000_000, ge=1024, description="Decode refuses images above this.")
+    request_deadline_s: float = Field(300.0, gt=0)
+    workers: int = Field(2, ge=1, le=64, description="Threads for per-image work inside one request.")
+
+
+class SourcesSettings(BaseModel):
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts, IPs or CIDR ranges that may be fetched even though they are loopback/private.",
+    )
+    allow_http: bool = True
+    timeout_s: float = Field(20.0, gt=0)
+    max_redirects: int = Field(5, ge=0, le=20)
+    allow_data_uris: bool = True
+
+
+class LocalConnectorSettings(BaseModel):
+    type: Literal["local"] = "local"
+    root: Path
+
+
+class StorageSettings(BaseModel):
+    connectors: dict[str, LocalConnectorSettings] = Field(
+        default_factory=dict,
+        description="Server-wide storage connectors by name, visible to every account. "
+        "Default: `local` under the data directory.",
+    )
+    encryption_key: str | None = Field(
+        None, description="Key for credentials at rest; generated under the data directory if unset."
+    )
+
+
+class TmpSettings(BaseModel):
+    ttl_s: int = Field(24 * 3600, ge=1)
+    signing_key: str | None = Field(
+        None, description="HMAC key for signed tmp URLs; generated under the data directory if unset."
+    )
+    sweep_interval_s: float = Field(600.0, gt=0)
+
+
+class ModelEntry(BaseModel):
+    engine: str
+    options: dict[str, object] = Field(default_factory=dict)
+
+
+def default_models() -> dict[str, ModelEntry]:
+    return {name: ModelEntry(engine="studio") for name in ("v1", "v2-beta", "v2")}
+
+
+class EnginesSettings(BaseModel):
+    models: dict[str, ModelEntry] = Field(default_factory=default_models)
+    diffusion_path: Path | None = Field(
+        None, description="Local diffusers-format inpainting pipeline; when set, `v2` maps to diffusion."
+    )
+    diffusion_device: str = "auto"
+
+
+class CutoutSettings(BaseModel):
+    mode: Literal["auto", "always", "never"] = "auto"
+    engine: str = "classical"
+    neural_model_path: Path | None = None
+
+
+class RateLimitSettings(BaseModel):
+    enabled: bool = True
+    per_minute: int = Field(120, ge=1)
+    per_second: int = Field(4, ge=1)
+
+
+class JobsSettings(BaseModel):
+    runner: Literal["local", "celery"] = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    local_workers: int = Field(1, ge=1, le=64)
+    max_queue: int = Field(1000, ge=1)
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(6, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHOTOSTAGE_", env_nested_delimiter="__", extra="forbid")
+
+    env: Literal["dev", "prod"] = "dev"
+    data_dir: Path = Path("./data")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in the data dir.")
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    tmp: TmpSettings = Field(default_factory=TmpSettings)
+    engines: EnginesSettings = Field(default_factory=EnginesSettings)
+    cutout: CutoutSettings = Field(default_factory=CutoutSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _defaults_under_data_dir(self) -> Settings:
+        if "local" not in self.storage.connectors:
+            self.storage.connectors["local"] = LocalConnectorSettings(root=self.data_dir / "storage")
+        if self.engines.diffusion_path is not None and self.engines.models["v2"].engine == "studio":
+            self.engines.models["v2"] = ModelEntry(engine="diffusion")
+        if self.env == "prod":
+            for name, value in (("tmp.signing_key", self.tmp.signing_key),
+                                ("storage.encryption_key", self.storage.encryption_key)):
+                if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+                    raise ValueError(f"{name} is a placeholder; set a real secret in prod")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'photostage.db'}"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    def secret(self, name: str, configured: str | None) -> str:
+        """A configured secret, or one generated once and kept in the data directory (0600)."""
+        if configured:
+            return configured
+        path = self.data_dir / "secrets" / name
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        path.touch(mode=0o600)
+        path.write_text(value)
+        return value

@@ -1,0 +1,148 @@
+"""The one error class of photostage and the catalogue of its codes.
+
+Every failure that reaches a client is a :class:`PhotostageError`; one handler renders it as
+Claid's body ``{error_code, error_type, error_message, error_details}`` with its HTTP status.
+Code never branches on exception text: it branches on ``code``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ErrorType = Literal[
+    "auth", "general", "storage", "image", "validation", "scene", "billing", "user", "runtime_settings"
+]
+
+
+class ErrorBody(BaseModel):
+    """Claid's error body (`HttpErrorDetails`)."""
+
+    error_code: str
+    error_type: str
+    error_message: str
+    error_details: dict[str, list[str]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    type: ErrorType
+    status: int
+    message: str
+
+
+# The catalogue. Claid's known codes keep their numbers (111, 9000, 2001); the rest are ours,
+# grouped by type: 1xx auth, 2xxx general, 3xxx image, 4xxx scene, 5xxx storage, 9xxx validation.
+AUTH_REQUIRED = ErrorKind("111", "auth", 401, "Authorization is required.")
+AUTH_INVALID = ErrorKind("112", "auth", 401, "The API key is invalid or revoked.")
+FORBIDDEN = ErrorKind("113", "auth", 403, "This API key may not access that resource.")
+RATE_LIMITED = ErrorKind("2001", "general", 429, "Too Many Requests. Rate limit exceeded.")
+OVERLOADED = ErrorKind("2002", "general", 503, "The service is at capacity. Retry later.")
+NOT_FOUND = ErrorKind("2004", "general", 404, "Not found.")
+CONFLICT = ErrorKind("2009", "general", 409, "The request conflicts with an earlier one.")
+DEADLINE = ErrorKind("2010", "general", 500, "The request ran past its deadline.")
+INTERNAL = ErrorKind("2500", "general", 500, "Internal error. Quote the x-request-id header to support.")
+PAYLOAD_TOO_LARGE = ErrorKind("2013", "general", 400, "The request body is too large.")
+SOURCE_FORBIDDEN = ErrorKind("3001", "image", 400, "The image URL points to an address that is not allowed.")
+SOURCE_UNREACHABLE = ErrorKind("3002", "image", 400, "The image could not be downloaded.")
+SOURCE_TOO_LARGE = ErrorKind("3003", "image", 400, "The image file is larger than allowed.")
+SOURCE_BAD_URL = ErrorKind("3004", "image", 400, "The image URL is not valid.")
+IMAGE_UNSUPPORTED = ErrorKind("3010", "image", 400, "The file is not an image in a supported format.")
+IMAGE_CORRUPT = ErrorKind("3011", "image", 400, "The image file is corrupt or truncated.")
+IMAGE_TOO_MANY_PIXELS = ErrorKind("3012", "image", 400, "The image has more pixels than allowed.")
+IMAGE_EMPTY_OBJECT = ErrorKind("3013", "image", 422, "No object was found in the image.")
+MODEL_UNAVAILABLE = ErrorKind("4001", "scene", 422, "The requested model is not available on this server.")
+SCENE_FAILED = ErrorKind("4002", "scene", 500, "The scene could not be rendered.")
+STORAGE_NOT_FOUND = ErrorKind("5001", "storage", 404, "No storage with that name.")
+STORAGE_BAD_PATH = ErrorKind("5002", "storage", 422, "The storage path is not allowed.")
+STORAGE_OBJECT_MISSING = ErrorKind("5003", "storage", 404, "No object at that storage path.")
+STORAGE_WRITE_FAILED = ErrorKind("5004", "storage", 500, "The result could not be written to storage.")
+STORAGE_READ_FAILED = ErrorKind("5005", "storage", 400, "The object could not be read from storage.")
+STORAGE_NAME_TAKEN = ErrorKind("5009", "storage", 409, "A storage with that name exists already.")
+VALIDATION = ErrorKind("9000", "validation", 422, "Request validation failed.")
+
+
+@dataclass
+class PhotostageError(Exception):
+    """A failure with a public face: code, type, HTTP status, message and per-field details."""
+
+    kind: ErrorKind
+    message: str | None = None
+    details: dict[str, list[str]] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.public_message)
+
+    @property
+    def code(self) -> str:
+        return self.kind.code
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    @property
+    def public_message(self) -> str:
+        return self.message or self.kind.message
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(
+            error_code=self.kind.code,
+            error_type=self.kind.type,
+            error_message=self.public_message,
+            error_details=self.details,
+        )
+
+
+def validation_error(field_path: str, message: str) -> PhotostageError:
+    """A 422 about one field, the shape pydantic's own validation errors are rendered in."""
+    return PhotostageError(VALIDATION, details={field_path: [message]})
+
+
+_UNION_TAGS = {"absolute", "original", "padding", "effect", "prompt", "template"}
+
+
+def _is_type_segment(segment: object) -> bool:
+    """pydantic puts union member names into error locations; they are not field names."""
+    if not isinstance(segment, str):
+        return False
+    return (
+        "[" in segment
+        or segment[:1].isupper()
+        or segment in {"str", "int", "float", "bool", "dict", "list", "literal"}
+    )
+
+
+def field_path(loc: tuple[object, ...]) -> str:
+    """``('scene', 'prompt', 'steps')`` → ``"scene.steps"``; list indices kept."""
+    parts: list[str] = []
+    for position, segment in enumerate(loc):
+        if segment == "body" and position == 0:
+            continue
+        if _is_type_segment(segment):
+            continue
+        if segment in _UNION_TAGS and parts and parts[-1] in ("object", "scene"):
+            continue
+        parts.append(str(segment))
+    return ".".join(parts) or "body"
+
+
+def details_from_validation(errors: list[dict[str, object]]) -> dict[str, list[str]]:
+    """Map pydantic's error list to Claid's ``error_details: {field.path: [messages]}``."""
+    details: dict[str, list[str]] = {}
+    for error in errors:
+        loc = tuple(error.get("loc", ()))  # type: ignore[arg-type]
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = "Extra fields are not permitted."
+        elif error.get("type") == "missing":
+            message = "Field required."
+        messages = details.setdefault(field_path(loc), [])
+        if message not in messages:
+            messages.append(message)
+    return details

@@ -1,0 +1,1 @@
+"""Object extraction engines: alpha, classical (GrabCut + matting), optional neural."""

@@ -1,0 +1,1 @@
+"""photostage.jobs"""

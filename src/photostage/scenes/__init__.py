@@ -1,0 +1,1 @@
+"""Background engines: studio (procedural), template modes, effect, diffusion (optional)."""
