@@ -17,13 +17,16 @@ ErrorType = Literal[
 ]
 
 
-class ErrorBody(BaseModel):
-    """Claid's error body (`HttpErrorDetails`)."""
+class HttpErrorDetails(BaseModel):
+    """Claid's error body."""
 
     error_code: str
     error_type: str
     error_message: str
     error_details: dict[str, list[str]] = Field(default_factory=dict)
+
+
+ErrorBody = HttpErrorDetails
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,8 @@ class PhotostageError(Exception):
     def public_message(self) -> str:
         return self.message or self.kind.message
 
-    def body(self) -> ErrorBody:
-        return ErrorBody(
+    def body(self) -> HttpErrorDetails:
+        return HttpErrorDetails(
             error_code=self.kind.code,
             error_type=self.kind.type,
             error_message=self.public_message,

@@ -1,1 +1,7 @@
-"""photostage.api.routes"""
+"""API routers, one per resource."""
+
+from photostage.contract.errors import ErrorBody
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody, "description": f"HTTP {status}"} for status in (400, 401, 402, 403, 422, 429)
+}

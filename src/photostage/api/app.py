@@ -1,0 +1,74 @@
+"""The FastAPI application factory: `create_app(settings)`; thin over the services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from photostage import __version__
+from photostage.api.errors import install_error_handlers
+from photostage.api.middleware import RequestContextMiddleware
+from photostage.api.ratelimit import RateLimiter
+from photostage.api.routes import models, scene, tmp
+from photostage.config import Settings
+from photostage.services import Services, build_services
+
+log = logging.getLogger("photostage.api")
+
+
+async def _sweep_tmp(services: Services) -> None:
+    while True:
+        try:
+            removed = await asyncio.to_thread(services.tmp.sweep)
+            if removed:
+                log.info("removed %d expired temporary results", removed)
+        except Exception:  # noqa: BLE001 - the sweeper must outlive a bad pass
+            log.exception("temporary result sweep failed")
+        await asyncio.sleep(services.settings.tmp.sweep_interval_s)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else Settings())
+    owned = services is None
+    services = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sweeper = asyncio.create_task(_sweep_tmp(services))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            if owned:
+                services.close()
+
+    app = FastAPI(
+        title="photostage",
+        version=__version__,
+        description="Self-hostable, Claid-compatible product scene service.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit.per_minute, settings.rate_limit.per_second)
+        if settings.rate_limit.enabled
+        else None
+    )
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.server.max_body_bytes,
+        max_json_depth=settings.server.max_json_depth,
+    )
+    for router in (scene.router, tmp.router, models.router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["Health"], operation_id="healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

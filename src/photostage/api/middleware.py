@@ -1,0 +1,110 @@
+"""ASGI middleware: request ids, body caps, JSON depth caps, rate-limit headers.
+
+Pure ASGI (not BaseHTTPMiddleware) so bodies are checked as they stream and responses are not
+buffered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import numpy as np
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from photostage.contract.errors import PAYLOAD_TOO_LARGE, VALIDATION, PhotostageError
+
+_STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def json_depth(body: bytes) -> int:
+    """Nesting depth of a JSON text, computed without parsing it (strings skipped)."""
+    stripped = np.frombuffer(_STRING.sub(b'""', body), np.uint8)
+    steps = (
+        (stripped == ord("[")).astype(np.int32) + (stripped == ord("{"))
+        - (stripped == ord("]")) - (stripped == ord("}"))
+    )
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+async def _send_error(send: Send, error: PhotostageError, request_id: str) -> None:
+    body = json.dumps(error.body().model_dump()).encode()
+    await send({
+        "type": "http.response.start",
+        "status": error.status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                    (b"x-request-id", request_id.encode())],
+    })
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        offered = headers.get("x-request-id", "")
+        request_id = offered if _CLIENT_ID.match(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            await _send_error(send, PhotostageError(PAYLOAD_TOO_LARGE), request_id)
+            return
+
+        body_check = scope["method"] in ("POST", "PUT", "PATCH")
+        if body_check:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    await _send_error(send, PhotostageError(PAYLOAD_TOO_LARGE), request_id)
+                    return
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+            body = b"".join(chunks)
+            if "json" in headers.get("content-type", "") and json_depth(body) > self.max_json_depth:
+                error = PhotostageError(
+                    VALIDATION, details={"body": [f"JSON nested deeper than {self.max_json_depth} levels"]}
+                )
+                await _send_error(send, error, request_id)
+                return
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive_next: Receive = replay
+        else:
+            receive_next = receive
+
+        async def send_with_context(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = [(b"x-request-id", request_id.encode())]
+                for name, value in scope["state"].get("rate_limit_headers", {}).items():
+                    extra.append((name.lower().encode(), value.encode()))
+                existing = {name for name, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    item for item in extra if item[0] not in existing
+                ]
+            await send(message)
+
+        await self.app(scope, receive_next, send_with_context)

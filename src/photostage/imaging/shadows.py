@@ -1,0 +1,260 @@
+"""Product shadows: a density map (how much light the shadow removes) and ways to apply it.
+
+Two camera set-ups are modelled:
+
+* ``front`` — the product stands on a floor and the camera looks at it from the front. A dense,
+  soft *contact* shadow hugs the base line, and a *cast* shadow (the silhouette projected onto
+  the floor plane, away from the light) spreads behind or in front of it, squashed by floor
+  perspective, getting blurrier and fainter with distance from the base.
+* ``top`` — flat lay, camera above: a blurred drop shadow offset away from the light plus a
+  tight contact occlusion around the silhouette.
+
+``light_angle`` is the direction the light comes *from*, in degrees clockwise from the top of
+the image (315 = upper-left key light). In the front view the vertical part of that direction
+reads as depth: light from the top half is in front of the product and throws the shadow back
+(up the image, toward the horizon); light from the bottom half is behind it and throws the
+shadow toward the camera (down the image). The horizontal part throws the shadow sideways.
+
+Everything runs on the product's box plus a margin at reduced resolution (blurs are soft, so
+nothing is lost) and is pasted back into a canvas-sized float32 map.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+Box = tuple[int, int, int, int]
+ShadowView = Literal["top", "front"]
+
+_WORK_SIDE = 288  # longest side of the working region; shadows are soft, so this is plenty
+_CONTACT_PEAK = 0.92
+_CAST_PEAK = 0.62
+_DROP_PEAK = 0.7
+
+
+@dataclass(frozen=True)
+class _Region:
+    """A canvas window (x0, y0, x1, y1) processed at ``scale`` (working px per canvas px)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    scale: float
+
+    @property
+    def work_size(self) -> tuple[int, int]:
+        return (
+            max(2, round((self.x1 - self.x0) * self.scale)),
+            max(2, round((self.y1 - self.y0) * self.scale)),
+        )
+
+
+def _region(box: Box, margins: tuple[float, float, float, float], canvas: tuple[int, int]) -> _Region:
+    """The box grown by (left, top, right, bottom) margins, clipped, with its working scale."""
+    height, width = canvas
+    x0 = max(0, int(math.floor(box[0] - margins[0])))
+    y0 = max(0, int(math.floor(box[1] - margins[1])))
+    x1 = min(width, int(math.ceil(box[2] + margins[2])))
+    y1 = min(height, int(math.ceil(box[3] + margins[3])))
+    scale = min(1.0, _WORK_SIDE / max(1, x1 - x0, y1 - y0))
+    return _Region(x0, y0, x1, y1, scale)
+
+
+def _work_alpha(alpha: np.ndarray, region: _Region) -> np.ndarray:
+    """The region's alpha as float32 in [0, 1] at working resolution."""
+    crop = alpha[region.y0 : region.y1, region.x0 : region.x1]
+    small = cv2.resize(crop, region.work_size, interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def _paste(small: np.ndarray, region: _Region, canvas: tuple[int, int]) -> np.ndarray:
+    """Upsample a working-resolution map into a zero canvas-sized float32 map."""
+    out = np.zeros(canvas, np.float32)
+    size = (region.x1 - region.x0, region.y1 - region.y0)
+    if size[0] <= 0 or size[1] <= 0:
+        return out
+    upsampled = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+    out[region.y0 : region.y1, region.x0 : region.x1] = upsampled
+    return out
+
+
+def _blur(image: np.ndarray, sigma_x: float, sigma_y: float | None = None) -> np.ndarray:
+    sigma_y = sigma_x if sigma_y is None else sigma_y
+    if sigma_x < 0.3 and sigma_y < 0.3:
+        return image
+    return cv2.GaussianBlur(image, (0, 0), sigmaX=max(sigma_x, 0.3), sigmaY=max(sigma_y, 0.3),
+                            borderType=cv2.BORDER_CONSTANT)
+
+
+def _light_vector(light_angle: float) -> tuple[float, float]:
+    """The (x, y-down) image direction the shadow is thrown toward: away from the light."""
+    radians = math.radians(light_angle)
+    return -math.sin(radians), math.cos(radians)
+
+
+def _cast_projection(light_angle: float) -> tuple[float, float]:
+    """Shear ``u`` (sideways px per px of height) and depth ``v`` (signed vertical squash).
+
+    ``v > 0`` throws the shadow back (above the base line), ``v < 0`` toward the camera.
+    """
+    side, depth = _light_vector(light_angle)
+    shear = 0.85 * side
+    squash = max(0.14, 0.38 * abs(depth))
+    return shear, squash if depth >= 0 else -squash
+
+
+def _front_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float) -> np.ndarray:
+    canvas = alpha.shape
+    obj_w, obj_h = box[2] - box[0], box[3] - box[1]
+    shear, squash = _cast_projection(light_angle)
+    far_sigma = (0.02 + 0.2 * softness) * obj_h
+    blur_margin = 3.0 * far_sigma + 0.05 * obj_w
+    reach_x = abs(shear) * obj_h
+    margins = (  # the silhouette the cast is projected from must be inside the region
+        blur_margin + (reach_x if shear < 0 else 0.0),
+        blur_margin,
+        blur_margin + (reach_x if shear > 0 else 0.0),
+        blur_margin + max(0.0, -squash) * obj_h + 0.1 * obj_h,
+    )
+    region = _region(box, margins, canvas)
+    work = _work_alpha(alpha, region)
+    s = region.scale
+    base = (box[3] - region.y0) * s
+    height_w = max(1.0, obj_h * s)
+
+    cast = _cast_shadow(work, base, height_w, shear, squash, softness)
+    contact = _contact_shadow(work, base, height_w, max(1.0, obj_w * s), softness)
+    density = 1.0 - (1.0 - contact) * (1.0 - cast)
+    return _paste(density, region, canvas)
+
+
+def _cast_shadow(work: np.ndarray, base: float, height: float, shear: float, squash: float,
+                 softness: float) -> np.ndarray:
+    """The silhouette projected onto the floor, blurred and faded more the farther from the base."""
+    rows, cols = work.shape
+    matrix = np.array([[1.0, -shear, shear * base], [0.0, squash, base * (1.0 - squash)]], np.float32)
+    projected = cv2.warpAffine(work, matrix, (cols, rows), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    near_sigma = (0.006 + 0.03 * softness) * height
+    far_sigma = (0.02 + 0.2 * softness) * height
+    mid_sigma = math.sqrt(near_sigma * far_sigma)
+    near = _blur(projected, near_sigma)
+    mid = _blur(projected, mid_sigma)
+    far = _blur(projected, far_sigma)
+    ys = np.arange(rows, dtype=np.float32)[:, None]
+    reach = np.clip(np.abs(base - ys) / (abs(squash) * height), 0.0, 1.0)  # 0 at base, 1 at far tip
+    low = np.clip(reach * 2.0, 0.0, 1.0)
+    high = np.clip(reach * 2.0 - 1.0, 0.0, 1.0)
+    blended = near * (1.0 - low) + mid * (low - high) + far * high
+    fade = _CAST_PEAK * (1.0 - 0.7 * reach) * (1.0 - 0.35 * softness)
+    return (blended * fade).astype(np.float32)
+
+
+def _contact_shadow(work: np.ndarray, base: float, height: float, width: float,
+                    softness: float) -> np.ndarray:
+    """A dense, short ellipse of occlusion along the footprint, where the product meets the floor."""
+    rows, cols = work.shape
+    band = max(1, round(0.04 * height))
+    base_row = min(rows, max(1, round(base)))
+    footprint = work[max(0, base_row - band) : base_row].max(axis=0) if base_row > 0 else np.zeros(cols)
+    if not footprint.any():
+        return np.zeros_like(work)
+    occluder = np.zeros_like(work)
+    thickness = max(1, round(0.012 * height))
+    occluder[max(0, base_row - thickness) : min(rows, base_row + thickness)] = footprint[None, :]
+    tight = _blur(occluder, (0.01 + 0.02 * softness) * width + 0.5, (0.004 + 0.01 * softness) * height + 0.5)
+    wide = _blur(occluder, (0.05 + 0.1 * softness) * width + 1.0, (0.015 + 0.03 * softness) * height + 1.0)
+    tight *= 1.0 / max(float(tight.max()), 1e-6)
+    wide *= 1.0 / max(float(wide.max()), 1e-6)
+    return np.clip(_CONTACT_PEAK * (0.7 * tight + 0.45 * wide), 0.0, _CONTACT_PEAK).astype(np.float32)
+
+
+def _top_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float) -> np.ndarray:
+    canvas = alpha.shape
+    size = max(box[2] - box[0], box[3] - box[1])
+    side, down = _light_vector(light_angle)
+    offset = (0.025 + 0.05 * softness) * size
+    sigma = (0.006 + 0.06 * softness) * size
+    reach = offset + 3.0 * sigma + 2.0
+    margins = (
+        reach if side < 0 else 3.0 * sigma + 2.0,
+        reach if down < 0 else 3.0 * sigma + 2.0,
+        reach if side > 0 else 3.0 * sigma + 2.0,
+        reach if down > 0 else 3.0 * sigma + 2.0,
+    )
+    region = _region(box, margins, canvas)
+    work = _work_alpha(alpha, region)
+    s = region.scale
+    shift = np.array([[1.0, 0.0, side * offset * s], [0.0, 1.0, down * offset * s]], np.float32)
+    cols, rows = work.shape[1], work.shape[0]
+    dropped = cv2.warpAffine(work, shift, (cols, rows), flags=cv2.INTER_LINEAR,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    drop = _blur(dropped, sigma * s) * (_DROP_PEAK * (1.0 - 0.3 * softness))
+    occlusion = _blur(work, (0.004 + 0.008 * softness) * size * s + 0.6) * 0.55
+    density = 1.0 - (1.0 - drop) * (1.0 - occlusion)
+    return _paste(density.astype(np.float32), region, canvas)
+
+
+def shadow_density(alpha: np.ndarray, box: Box, view: ShadowView, light_angle: float, opacity: float,
+                   softness: float) -> np.ndarray:
+    """How much light the product's shadow removes at each canvas pixel: float32 (H, W) in [0, 1].
+
+    ``alpha`` is the canvas-sized product alpha (uint8), ``box`` the (x0, y0, x1, y1) of
+    alpha > 0. ``softness`` 0 is crisp, 1 very diffuse; ``opacity`` scales the whole density.
+    """
+    if alpha.ndim != 2:
+        raise ValueError("alpha must be a 2-D (H, W) array")
+    canvas = alpha.shape
+    x0, y0, x1, y1 = (int(value) for value in box)
+    if x1 <= x0 or y1 <= y0 or opacity <= 0:
+        return np.zeros(canvas, np.float32)
+    softness = float(np.clip(softness, 0.0, 1.0))
+    clipped = (max(0, x0), max(0, y0), min(canvas[1], x1), min(canvas[0], y1))
+    if view == "front":
+        density = _front_density(alpha, clipped, light_angle, softness)
+    elif view == "top":
+        density = _top_density(alpha, clipped, light_angle, softness)
+    else:
+        raise ValueError(f"view must be 'top' or 'front', not {view!r}")
+    density *= np.float32(min(1.0, float(opacity)))
+    return np.clip(density, 0.0, 1.0, out=density)
+
+
+def _active_window(density: np.ndarray, threshold: float = 1.0 / 512.0) -> tuple[slice, slice] | None:
+    """Rows and columns spanning every pixel the density visibly darkens (None if none)."""
+    mask = density > threshold
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+
+
+def apply_shadow(background: np.ndarray, density: np.ndarray,
+                 tint: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """Darken ``background`` (H, W, 3|4 uint8) toward ``tint`` by ``density``; alpha is untouched."""
+    out = background.copy()
+    window = _active_window(density)
+    if window is None:
+        return out
+    rows, cols = window
+    colour = out[rows, cols, :3].astype(np.float32)
+    weight = density[rows, cols, None]
+    shaded = colour + (np.asarray(tint, np.float32) - colour) * weight
+    out[rows, cols, :3] = np.clip(shaded + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def shadow_alpha_layer(density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """An (H, W, 4) uint8 RGBA layer of the shadow alone, for transparent backgrounds."""
+    height, width = density.shape
+    out = np.empty((height, width, 4), np.uint8)
+    out[..., :3] = np.asarray(tint, np.uint8)
+    out[..., 3] = np.clip(density * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out

@@ -1,0 +1,178 @@
+"""From a validated request to a typed plan: canvas, placement, scene, seeds, output encoding.
+
+Planning does no I/O, so a request that cannot be served (an unavailable model, a bad
+destination) is refused before anything is downloaded.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Literal
+
+from photostage.contract import request as wire
+from photostage.contract.errors import validation_error
+from photostage.imaging.codecs import EncodeOptions
+from photostage.imaging.geometry import PREFERENCE_AREA, canvas_size
+from photostage.scenes.base import SceneSpec, ShadowSpec
+
+DEFAULT_STUDIO_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Placement:
+    mode: Literal["absolute", "original", "padding"]
+    rotation: float = 0.0
+    scale: float = 1.0
+    position: tuple[float, float] = (0.5, 0.5)
+    margins: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    encode: EncodeOptions
+    count: int
+    destination: str | None
+
+
+@dataclass(frozen=True)
+class PromptRequest:
+    """A prompt to build from the product (`prompt: {generate: true}`), resolved after cut-out."""
+
+    generate: bool = False
+    guidelines: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    request_id: str
+    object_url: str
+    template_url: str | None
+    canvas: tuple[int, int] | None  # None: follows the template's aspect, known once it is decoded
+    preference: str
+    placement: Placement
+    scene: SceneSpec
+    prompt_request: PromptRequest
+    seeds: tuple[int, ...]
+    output: OutputSpec
+    remove_background: bool | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def hex_to_rgb(value: str) -> tuple[int, int, int]:
+    digits = value.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(ch * 2 for ch in digits)
+    return int(digits[0:2], 16), int(digits[2:4], 16), int(digits[4:6], 16)
+
+
+def encode_options(output: wire.SceneCreateAPIOutputIn) -> EncodeOptions:
+    fmt = output.format
+    if isinstance(fmt, str):
+        return EncodeOptions(format=fmt)
+    if isinstance(fmt, wire.FormatJpegOptions):
+        return EncodeOptions(format="jpeg", quality=fmt.quality, progressive=fmt.progressive)
+    if isinstance(fmt, wire.FormatPngOptions):
+        return EncodeOptions(format="png", png_compression=fmt.compression)
+    compression = fmt.compression
+    if isinstance(compression, str):
+        return EncodeOptions(format=fmt.type, lossless=compression == "lossless")
+    if compression.type == "lossless":
+        return EncodeOptions(format=fmt.type, lossless=True)
+    return EncodeOptions(format=fmt.type, quality=compression.quality)
+
+
+def placement_of(obj: wire.SceneCreateAPIObjectAbsoluteIn | wire.SceneCreateAPIObjectOriginalIn
+                 | wire.SceneCreateAPIObjectPaddingIn) -> Placement:
+    if isinstance(obj, wire.SceneCreateAPIObjectPaddingIn):
+        return Placement(mode="padding", margins=obj.margins)
+    if isinstance(obj, wire.SceneCreateAPIObjectOriginalIn):
+        return Placement(mode="original")
+    return Placement(
+        mode="absolute", rotation=float(obj.rotation_degree), scale=float(obj.scale),
+        position=(obj.position.x, obj.position.y),
+    )
+
+
+def _prompt_parts(prompt: wire.Prompt | None) -> tuple[str | None, PromptRequest]:
+    if prompt is None:
+        return None, PromptRequest()
+    if isinstance(prompt, str):
+        return prompt, PromptRequest()
+    if prompt.generate:
+        return None, PromptRequest(generate=True, guidelines=prompt.guidelines)
+    return prompt.text, PromptRequest()
+
+
+def _shadow(scene_shadow: wire.ShadowOptions | None) -> ShadowSpec:
+    if scene_shadow is None:
+        return ShadowSpec()
+    return ShadowSpec(scene_shadow.enabled, scene_shadow.opacity, scene_shadow.softness, scene_shadow.light_angle)
+
+
+def scene_spec(scene: wire.SceneIn, model_options: dict[str, object]) -> tuple[SceneSpec, PromptRequest]:
+    common = {"model": scene.model, "shadow": _shadow(scene.shadow), "model_options": model_options}
+    if isinstance(scene, wire.SceneCreateAPISceneBackgroundEffectIn):
+        transparent = scene.color == "transparent"
+        color = None if scene.color in (None, "transparent") else hex_to_rgb(scene.color)
+        return SceneSpec(kind="effect", color=color, transparent=transparent, view=scene.view, **common), \
+            PromptRequest()
+    if isinstance(scene, wire.SceneCreateAPISceneTemplateIn):
+        text, prompt_request = _prompt_parts(scene.prompt)
+        return SceneSpec(
+            kind="template", prompt=text, negative_prompt=scene.negative_prompt,
+            color=hex_to_rgb(scene.color) if scene.color else None, view=scene.view,
+            template_mode=scene.template_mode, steps=scene.steps, **common,
+        ), prompt_request
+    text, prompt_request = _prompt_parts(scene.prompt)
+    return SceneSpec(
+        kind="prompt", prompt=text, negative_prompt=scene.negative_prompt,
+        color=hex_to_rgb(scene.color) if scene.color else None, view="auto",
+        steps=scene.steps, preference=scene.preference, **common,
+    ), prompt_request
+
+
+def seeds_for(seed: int | None, count: int) -> tuple[int, ...]:
+    base = seed if seed is not None else secrets.randbits(32)
+    return tuple((base + index * 7919) % 2**32 for index in range(count))
+
+
+def check_destination(destination: str | None) -> None:
+    if destination is not None and not destination.startswith("storage://"):
+        raise validation_error(
+            "output.destination", "must be a storage URI, storage://<storage name>/<path>"
+        )
+
+
+def make_plan(request: wire.SceneCreateAPIIn, request_id: str, model_options: dict[str, object]) -> Plan:
+    output = request.output_options
+    check_destination(output.destination)
+    spec, prompt_request = scene_spec(request.scene, model_options)
+    scene = request.scene
+    if isinstance(scene, wire.SceneCreateAPISceneTemplateIn):
+        canvas, preference, template_url = None, "optimal", scene.template_url
+    else:
+        preference = getattr(scene, "preference", "optimal")
+        canvas, template_url = canvas_size(scene.aspect_ratio, preference), None
+    return Plan(
+        request_id=request_id,
+        object_url=request.object.image_url,
+        template_url=template_url,
+        canvas=canvas,
+        preference=preference,
+        placement=placement_of(request.object),
+        scene=spec,
+        prompt_request=prompt_request,
+        seeds=seeds_for(scene.seed, output.number_of_images),
+        output=OutputSpec(encode=encode_options(output), count=output.number_of_images,
+                          destination=output.destination),
+        remove_background=request.object.remove_background,
+    )
+
+
+def canvas_for_frame(frame_w: int, frame_h: int, preference: str = "optimal") -> tuple[int, int]:
+    """A canvas with the frame's aspect at the preference's area, sides divisible by 8."""
+    area = PREFERENCE_AREA[preference]
+    width = (area * frame_w / frame_h) ** 0.5
+    height = width * frame_h / frame_w
+    return max(8, round(width / 8) * 8), max(8, round(height / 8) * 8)

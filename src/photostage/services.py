@@ -1,0 +1,70 @@
+"""Wiring: build every service of photostage from one Settings value (no import-time singletons).
+
+The API, the CLI and the job workers all start from :func:`build_services`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from photostage.accounts import KeyStore
+from photostage.config import Settings
+from photostage.cutout.base import CutoutEngine
+from photostage.cutout.registry import build_cutout_engine
+from photostage.db import create_schema, make_engine, make_sessionmaker
+from photostage.pipeline.runner import SceneRunner
+from photostage.scenes.registry import SceneEngines, build_scene_engines
+from photostage.sources.reader import SourcePolicy, SourceReader
+from photostage.storage.service import StorageService
+from photostage.storage.tmp import TmpStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyStore
+    storages: StorageService
+    tmp: TmpStore
+    reader: SourceReader
+    engines: SceneEngines
+    cutout_engine: CutoutEngine
+    runner: SceneRunner
+    capacity: threading.BoundedSemaphore
+
+    def close(self) -> None:
+        self.runner.close()
+        self.db.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_engine(settings.sqlalchemy_url)
+    import photostage.storage.models  # noqa: F401 - registers the storages table
+
+    create_schema(db)
+    sessions = make_sessionmaker(db)
+    storages = StorageService(sessions, settings)
+    tmp = TmpStore(
+        directory=settings.tmp_dir,
+        signing_key=settings.secret("tmp-signing-key", settings.tmp.signing_key),
+        ttl_s=settings.tmp.ttl_s,
+        base_url=settings.server.base_url(),
+    )
+    reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
+    engines = build_scene_engines(settings)
+    cutout_engine = build_cutout_engine(settings.cutout)
+    runner = SceneRunner(
+        settings=settings, reader=reader, storages=storages, tmp=tmp, engines=engines,
+        cutout_engine=cutout_engine,
+    )
+    return Services(
+        settings=settings, db=db, sessions=sessions, keys=KeyStore(sessions), storages=storages, tmp=tmp,
+        reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
+        capacity=threading.BoundedSemaphore(settings.limits.workers * 4),
+    )

@@ -1,0 +1,93 @@
+"""Shared fixtures: settings in a temporary data dir, the app, an API key, synthetic products."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from photostage.config import Settings  # noqa: E402
+
+
+def make_product(width: int = 200, height: int = 300, seed: int = 0) -> np.ndarray:
+    """A synthetic bottle: an opaque, shaded, textured body with an antialiased soft edge."""
+    rng = np.random.default_rng(seed)
+    scale = 4
+    mask = np.zeros((height * scale, width * scale), np.uint8)
+    cx = width * scale // 2
+    body_w = int(width * scale * 0.36)
+    cv2.rectangle(mask, (cx - body_w, int(height * scale * 0.35)), (cx + body_w, int(height * scale * 0.95)), 255, -1)
+    cv2.ellipse(mask, (cx, int(height * scale * 0.35)), (body_w, int(height * scale * 0.12)), 0, 180, 360, 255, -1)
+    neck = int(width * scale * 0.12)
+    cv2.rectangle(mask, (cx - neck, int(height * scale * 0.08)), (cx + neck, int(height * scale * 0.3)), 255, -1)
+    alpha = cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA)
+    xs = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
+    shade = 0.55 + 0.45 * np.cos(xs * 1.3)
+    base = np.array([40, 120, 200], np.float32)
+    rgb = base[None, None, :] * shade[..., None] + rng.normal(0, 6, (height, width, 3))
+    rgb = np.clip(np.broadcast_to(rgb, (height, width, 3)), 0, 255).astype(np.uint8)
+    return np.dstack([rgb, alpha])
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_uri(data: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+@pytest.fixture
+def product_rgba() -> np.ndarray:
+    return make_product()
+
+
+@pytest.fixture
+def product_uri(product_rgba: np.ndarray) -> str:
+    return data_uri(png_bytes(product_rgba))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        rate_limit={"enabled": False},
+        sources={"allow_hosts": ["127.0.0.1"]},
+        limits={"workers": 2},
+    )
+
+
+@pytest.fixture
+def app(settings: Settings):  # -> FastAPI
+    from photostage.api.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def api_key(app) -> str:  # type: ignore[no-untyped-def]
+    secret, _ = app.state.services.keys.create("test")
+    return secret
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"}
