@@ -11,9 +11,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from photostage.contract.errors import BILLING_NO_CREDITS, PhotostageError
 from photostage.db import Account, ApiKey, utcnow
 
 KEY_PREFIX = "ps_"
@@ -109,3 +110,45 @@ class KeyStore:
                 return False
             key.webhook_url = url
             return True
+
+
+class Credits:
+    """Per-account image credits: reserved before work starts, refunded if the work fails."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def reserve(self, account_id: int, images: int) -> None:
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Account)
+                .where(Account.id == account_id, Account.credits.is_not(None), Account.credits >= images)
+                .values(credits=Account.credits - images)
+            )
+            if result.rowcount:
+                return
+            left = session.scalar(select(Account.credits).where(Account.id == account_id))
+        if left is not None:
+            raise PhotostageError(
+                BILLING_NO_CREDITS, details={"output.number_of_images": [f"{images} needed, {left} left"]}
+            )
+
+    def refund(self, account_id: int, images: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Account)
+                .where(Account.id == account_id, Account.credits.is_not(None))
+                .values(credits=Account.credits + images)
+            )
+
+    def set(self, account_id: int, credits: int | None) -> bool:
+        with self.sessions.begin() as session:
+            account = session.get(Account, account_id)
+            if account is None:
+                return False
+            account.credits = credits
+            return True
+
+    def left(self, account_id: int) -> int | None:
+        with self.sessions() as session:
+            return session.scalar(select(Account.credits).where(Account.id == account_id))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from photostage.accounts import KeyStore
+from photostage.accounts import Credits, KeyStore
 from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
@@ -29,6 +29,7 @@ class Services:
     db: Engine
     sessions: sessionmaker[Session]
     keys: KeyStore
+    credits: Credits
     storages: StorageService
     tmp: TmpStore
     reader: SourceReader
@@ -49,14 +50,14 @@ def build_services(settings: Settings) -> Services:
 
     create_schema(db)
     sessions = make_sessionmaker(db)
-    storages = StorageService(sessions, settings)
+    reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
+    storages = StorageService(sessions, settings, fetch=reader.read, url_guard=reader.check_endpoint)
     tmp = TmpStore(
         directory=settings.tmp_dir,
         signing_key=settings.secret("tmp-signing-key", settings.tmp.signing_key),
         ttl_s=settings.tmp.ttl_s,
         base_url=settings.server.base_url(),
     )
-    reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
     engines = build_scene_engines(settings)
     cutout_engine = build_cutout_engine(settings.cutout)
     runner = SceneRunner(
@@ -64,7 +65,7 @@ def build_services(settings: Settings) -> Services:
         cutout_engine=cutout_engine,
     )
     return Services(
-        settings=settings, db=db, sessions=sessions, keys=KeyStore(sessions), storages=storages, tmp=tmp,
-        reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
+        settings=settings, db=db, sessions=sessions, keys=KeyStore(sessions), credits=Credits(sessions),
+        storages=storages, tmp=tmp, reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
         capacity=threading.BoundedSemaphore(settings.limits.workers * 4),
     )

@@ -261,3 +261,17 @@ def test_tmp_url_tampering_is_refused(client, auth, product_uri):
     response = client.get(f"{parts.path}?{tampered}")
     assert response.status_code in (403, 404)
     assert response.json()["error_code"]
+
+
+def test_credits_exhausted_is_402_and_failures_refund(client, app, auth, api_key, product_uri):
+    credits = app.state.services.credits
+    account_id = app.state.services.keys.list()[0].account_id
+    credits.set(account_id, 3)
+    body = {"object": {"image_url": product_uri}, "scene": {"effect": "shadows"},
+            "output": {"number_of_images": 2, "format": "jpeg"}}
+    assert client.post("/v1/scene/create", json=body, headers=auth).status_code == 200
+    assert credits.left(account_id) == 1
+    assert_error(client.post("/v1/scene/create", json=body, headers=auth), 402, "6001", "billing")
+    broken = {**body, "object": {"image_url": "data:image/png;base64,AAAA"}, "output": {"number_of_images": 1}}
+    assert client.post("/v1/scene/create", json=broken, headers=auth).status_code == 400
+    assert credits.left(account_id) == 1

@@ -65,6 +65,7 @@ STORAGE_OBJECT_MISSING = ErrorKind("5003", "storage", 404, "No object at that st
 STORAGE_WRITE_FAILED = ErrorKind("5004", "storage", 500, "The result could not be written to storage.")
 STORAGE_READ_FAILED = ErrorKind("5005", "storage", 400, "The object could not be read from storage.")
 STORAGE_NAME_TAKEN = ErrorKind("5009", "storage", 409, "A storage with that name exists already.")
+BILLING_NO_CREDITS = ErrorKind("6001", "billing", 402, "Not enough credits left for this request.")
 VALIDATION = ErrorKind("9000", "validation", 422, "Request validation failed.")
 
 

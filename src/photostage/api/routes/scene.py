@@ -31,8 +31,14 @@ def create_scene(
     """
     if not services.capacity.acquire(blocking=False):
         raise PhotostageError(OVERLOADED, headers={"Retry-After": "2"})
+    images = body.output_options.number_of_images
     try:
-        result = services.runner.run(body, account_id=principal.account_id, request_id=request_id)
+        services.credits.reserve(principal.account_id, images)
+        try:
+            result = services.runner.run(body, account_id=principal.account_id, request_id=request_id)
+        except BaseException:
+            services.credits.refund(principal.account_id, images)
+            raise
     finally:
         services.capacity.release()
     return Response_ScenePipelineResponseOut_(data=result)

@@ -1,0 +1,75 @@
+"""Edge-colour decontamination: the product's own colours in its soft edge.
+
+A partially transparent edge pixel of a photo is a mix ``I = a F + (1 - a) B`` of product colour F
+and old backdrop B. Kept as is, the old backdrop shows as a halo (a white rim on a dark scene).
+For each edge pixel we estimate the local product colour F^ (mean of nearby opaque pixels) and the
+local backdrop colour B^ (mean of nearby transparent pixels), then apply the fast approximate
+foreground estimate of Forte & Pitie (2021, "Approximate fast foreground colour estimation"):
+``F = F^ + a (I - a F^ - (1 - a) B^)``, iterated at a wide and a narrow radius. It needs box filters
+only, restricted to the box around the edge, so it costs milliseconds at 4 MP.
+
+Opaque pixels (alpha 255) are never touched: the product's own pixels stay bit-exact.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+OPAQUE = 0.98
+TRANSPARENT = 0.02
+
+
+def decontaminate(rgb: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
+    """RGBA (H, W, 4) uint8 with straight ``alpha`` (H, W) float32 in [0, 1] and estimated foreground
+    colours where 0 < alpha < 255; ``rgb`` (H, W, 3) uint8 is kept wherever alpha quantises to 255."""
+    alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    rgba = np.dstack([rgb, alpha8])
+    partial = (alpha8 > 0) & (alpha8 < 255)
+    if not partial.any():
+        return rgba
+    window = _window(partial, 4 * radius + 4)
+    image = rgb[window].astype(np.float32) / 255.0
+    soft = alpha8[window].astype(np.float32) / 255.0
+    foreground = estimate_foreground(image, soft, radius)
+    edge = partial[window]
+    colours = np.clip(foreground[edge] * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    rgba[window][edge, :3] = colours
+    return rgba
+
+
+def estimate_foreground(image: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
+    """Foreground colours (h, w, 3) float32 for ``image`` in [0, 1] and ``alpha`` in [0, 1]."""
+    foreground = image.copy()
+    background = image.copy()
+    for step_radius in (4 * radius, radius):
+        foreground, background = _blur_fusion_step(image, alpha, foreground, background, step_radius)
+    return np.clip(foreground, 0.0, 1.0)
+
+
+def _blur_fusion_step(
+    image: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, background: np.ndarray, radius: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One blur-fusion pass: local alpha-weighted means of F and B, then the residual correction."""
+    size = (2 * max(radius, 1) + 1,) * 2
+    weight_f = alpha
+    weight_b = 1.0 - alpha
+    mean_f = _weighted_mean(foreground, weight_f, size)
+    mean_b = _weighted_mean(background, weight_b, size)
+    a = alpha[..., None]
+    residual = image - a * mean_f - (1.0 - a) * mean_b
+    return mean_f + a * residual, mean_b + (1.0 - a) * residual
+
+
+def _weighted_mean(values: np.ndarray, weight: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    numerator = cv2.blur(values * weight[..., None], size, borderType=cv2.BORDER_REFLECT)
+    denominator = cv2.blur(weight, size, borderType=cv2.BORDER_REFLECT)[..., None]
+    return np.where(denominator > 1e-4, numerator / np.maximum(denominator, 1e-4), values)
+
+
+def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    height, width = mask.shape
+    return (slice(max(int(ys[0]) - margin, 0), min(int(ys[-1]) + margin + 1, height)),
+            slice(max(int(xs[0]) - margin, 0), min(int(xs[-1]) + margin + 1, width)))

@@ -1,0 +1,94 @@
+"""Fast vectorised procedural noise for textures: value noise, fractal sums, warps, ridges.
+
+Value noise here is a lattice of random values interpolated by ``cv2.resize`` (bicubic), which
+is an order of magnitude faster than evaluating gradient noise per pixel in numpy and looks the
+same once a few octaves are summed. Every function takes an explicit ``numpy.random.Generator``
+so the caller owns reproducibility; nothing touches a global RNG.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+
+def value_noise(rng: np.random.Generator, height: int, width: int, cells_y: float, cells_x: float) -> np.ndarray:
+    """Smooth noise in about [0, 1] with roughly ``cells_x`` × ``cells_y`` features across the image."""
+    lattice_y = max(2, int(math.ceil(cells_y)) + 1)
+    lattice_x = max(2, int(math.ceil(cells_x)) + 1)
+    lattice = rng.random((lattice_y, lattice_x), dtype=np.float32)
+    # Oversize then crop so the feature size matches the request even after ceil().
+    full_w = max(width, int(round(width * (lattice_x - 1) / max(cells_x, 1e-3))))
+    full_h = max(height, int(round(height * (lattice_y - 1) / max(cells_y, 1e-3))))
+    full = cv2.resize(lattice, (full_w, full_h), interpolation=cv2.INTER_CUBIC)
+    return full[:height, :width]
+
+
+def fractal(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    feature_px: float,
+    octaves: int,
+    persistence: float = 0.5,
+    stretch: float = 1.0,
+) -> np.ndarray:
+    """Fractal (fBm) value noise, zero-centred, about [-0.5, 0.5].
+
+    ``feature_px`` is the size of the coarsest features; each further octave halves it.
+    ``stretch`` > 1 elongates features horizontally (grain, fibres, ripples).
+    Octaves finer than two pixels are skipped: they would only alias.
+    """
+    total = np.zeros((height, width), np.float32)
+    amplitude, weight = 1.0, 0.0
+    size = float(feature_px)
+    for _ in range(max(1, octaves)):
+        if size < 2.0 and weight > 0:
+            break
+        cells_x = width / (size * stretch)
+        cells_y = height / size
+        octave = value_noise(rng, height, width, cells_y, cells_x)
+        cv2.scaleAdd(octave - 0.5, amplitude, total, dst=total)
+        weight += amplitude
+        amplitude *= persistence
+        size /= 2.0
+    total *= np.float32(1.0 / weight)
+    return total
+
+
+def pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 x and y coordinate maps (for remaps and analytic patterns)."""
+    xs = np.broadcast_to(np.arange(width, dtype=np.float32)[None, :], (height, width))
+    ys = np.broadcast_to(np.arange(height, dtype=np.float32)[:, None], (height, width))
+    return xs, ys
+
+
+def warp(field: np.ndarray, offset_x: np.ndarray, offset_y: np.ndarray, amount: float) -> np.ndarray:
+    """Domain warp: sample ``field`` at (x + amount·offset_x, y + amount·offset_y)."""
+    height, width = field.shape[:2]
+    xs, ys = pixel_grid(height, width)
+    map_x = xs + offset_x * np.float32(amount)
+    map_y = ys + offset_y * np.float32(amount)
+    return cv2.remap(field, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def ridged(noise: np.ndarray, sharpness: float) -> np.ndarray:
+    """Thin bright ridges where zero-centred noise crosses zero (veins, caustics), in [0, 1]."""
+    ridge = 1.0 - np.minimum(np.abs(noise) * np.float32(2.0), 1.0)
+    return np.power(ridge, np.float32(sharpness)).astype(np.float32)
+
+
+def normalize(field: np.ndarray) -> np.ndarray:
+    """Stretch to [0, 1] (a constant field becomes zeros)."""
+    low, high = float(field.min()), float(field.max())
+    if high - low < 1e-8:
+        return np.zeros_like(field, dtype=np.float32)
+    return ((field - low) * np.float32(1.0 / (high - low))).astype(np.float32)
+
+
+def uniform_grain(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Per-pixel uniform noise in [-0.5, 0.5), cheap (bytes, not floats, from the generator)."""
+    raw = np.frombuffer(rng.bytes(height * width), np.uint8).reshape(height, width)
+    return raw.astype(np.float32) * np.float32(1.0 / 255.0) - np.float32(0.5)
