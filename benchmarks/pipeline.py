@@ -25,7 +25,6 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import make_product  # noqa: E402
-
 from photostage.config import Settings  # noqa: E402
 from photostage.contract.request import SceneCreateAPIIn  # noqa: E402
 from photostage.imaging import codecs, compose  # noqa: E402

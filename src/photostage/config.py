@@ -22,7 +22,9 @@ class ServerSettings(BaseModel):
     public_url: str | None = Field(
         None, description="Base URL clients reach this server at; used in tmp_url. Default http://host:port."
     )
-    max_body_bytes: int = Field(1_000_000, ge=1024, description="Largest JSON body accepted.")
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest request body accepted (inline data: images count)."
+    )
     max_json_depth: int = Field(32, ge=4)
 
     def base_url(self) -> str:

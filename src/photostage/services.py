@@ -6,7 +6,7 @@ The API, the CLI and the job workers all start from :func:`build_services`.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +16,7 @@ from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
 from photostage.db import create_schema, make_engine, make_sessionmaker
+from photostage.jobs.service import JobService, build_job_service
 from photostage.pipeline.runner import SceneRunner
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.sources.reader import SourcePolicy, SourceReader
@@ -37,8 +38,10 @@ class Services:
     cutout_engine: CutoutEngine
     runner: SceneRunner
     capacity: threading.BoundedSemaphore
+    jobs: JobService = field(init=False)
 
     def close(self) -> None:
+        self.jobs.stop()
         self.runner.close()
         self.db.dispose()
 
@@ -46,6 +49,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.sqlalchemy_url)
+    import photostage.jobs.models  # noqa: F401 - registers the job tables
     import photostage.storage.models  # noqa: F401 - registers the storages table
 
     create_schema(db)
@@ -64,8 +68,10 @@ def build_services(settings: Settings) -> Services:
         settings=settings, reader=reader, storages=storages, tmp=tmp, engines=engines,
         cutout_engine=cutout_engine,
     )
-    return Services(
+    services = Services(
         settings=settings, db=db, sessions=sessions, keys=KeyStore(sessions), credits=Credits(sessions),
         storages=storages, tmp=tmp, reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
         capacity=threading.BoundedSemaphore(settings.limits.workers * 4),
     )
+    services.jobs = build_job_service(services)
+    return services

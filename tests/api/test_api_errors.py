@@ -126,7 +126,7 @@ def test_invalid_json_is_422(client, auth):
 
 
 def test_huge_body_is_refused(client, auth):
-    response = client.post("/v1/scene/create", content=b"{" + b" " * 2_000_000 + b"}",
+    response = client.post("/v1/scene/create", content=b"{" + b" " * 40_000_000 + b"}",
                            headers={**auth, "content-type": "application/json"})
     assert_error(response, 400, "2013")
 

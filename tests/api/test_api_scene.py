@@ -77,18 +77,46 @@ def test_every_aspect_ratio(client, auth, product_uri, ratio):
 
 
 def test_product_pixels_are_exact_inside_the_mask(client, auth):
-    product = make_product(256, 256)
-    body = {"object": {"image_url": data_uri(png_bytes(product)), "scale": 0.25, "position": {"x": 0.5, "y": 0.5}},
+    from photostage.cutout.base import alpha_box
+
+    product = make_product(256, 360)
+    product = np.ascontiguousarray(compose.crop(product, alpha_box(product[..., 3])))
+    height, width = product.shape[:2]
+    product = np.ascontiguousarray(product[: height - height % 2, : width - width % 2])
+    height, width = product.shape[:2]
+    # Scale so the object box is exactly its own size: no resampling, so the output must hold
+    # the input's opaque pixels bit for bit.
+    body = {"object": {"image_url": data_uri(png_bytes(product)), "scale": max(width, height) / 1024},
             "scene": {"effect": "shadows", "color": "#202020"},
             "output": {"number_of_images": 1, "format": "png"}}
     response = create(client, auth, body)
     assert response.status_code == 200, response.text
     out = decode(fetch_tmp(client, response.json()["data"]["output"][0]["tmp_url"]))
-    # 256 → 256 px box (scale 0.25 of 1024): an unscaled copy centred at 512.
-    placed = out[384:640, 384:640]
+    top, left = 512 - height // 2, 512 - width // 2
+    placed = out[top : top + height, left : left + width]
     opaque = product[..., 3] == 255
     assert opaque.sum() > 10000
     assert np.array_equal(placed[..., :3][opaque], product[..., :3][opaque])
+
+
+def test_product_pixels_exact_after_rotation_and_scaling(client, auth, product_rgba, app):
+    """With resampling, the guarantee is that the composite keeps the placed layer's opaque pixels."""
+    from photostage.cutout.base import Cutout, alpha_box
+    from photostage.pipeline.plan import Placement
+    from photostage.pipeline.steps import place_object
+
+    body = {"object": {"image_url": data_uri(png_bytes(product_rgba)), "scale": 0.6, "rotation_degree": 30,
+                       "position": {"x": 0.4, "y": 0.55}},
+            "scene": {"prompt": "marble countertop, bokeh, golden hour", "seed": 3},
+            "output": {"number_of_images": 1, "format": "png"}}
+    response = create(client, auth, body)
+    assert response.status_code == 200, response.text
+    out = decode(fetch_tmp(client, response.json()["data"]["output"][0]["tmp_url"]))
+    cutout = Cutout(rgba=product_rgba, box=alpha_box(product_rgba[..., 3]), engine="alpha")
+    placed = place_object(cutout, Placement("absolute", 30, 0.6, (0.4, 0.55)), (1024, 1024)).rgba
+    opaque = placed[..., 3] == 255
+    assert opaque.sum() > 50000
+    assert np.array_equal(out[..., :3][opaque], placed[..., :3][opaque])
 
 
 @pytest.mark.parametrize(
@@ -203,7 +231,7 @@ def test_prompt_scene_with_generate(client, auth, product_uri):
             "output": {"number_of_images": 1, "format": "jpeg"}}
     response = create(client, auth, body)
     assert response.status_code == 200, response.text
-    assert response.json()["data"]["output"][0]["width"] == 720
+    assert response.json()["data"]["output"][0]["width"] == 728  # ~0.5 MP, sides divisible by 8
 
 
 def test_bare_uri_output_is_a_destination(client, auth, product_uri):

@@ -66,9 +66,7 @@ def normalise(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
     for key, value in found:
         if key == "exclusiveMaximum":
             key, value = "maximum", str(int(float(value)) - 1)
-        elif key in ("minimum", "maximum") and float(value).is_integer():
-            value = str(int(float(value)))
-        elif key == "default" and value.replace(".", "", 1).isdigit() and float(value).is_integer():
+        elif key in ("minimum", "maximum") and float(value).is_integer() or key == "default" and value.replace(".", "", 1).isdigit() and float(value).is_integer():
             value = str(int(float(value)))
         out.add((key, value))
     return out

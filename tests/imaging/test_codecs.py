@@ -26,6 +26,7 @@ from photostage.imaging.codecs import (
     UnsupportedImageError,
     decode,
     encode,
+    flatten_over_white,
     sniff_format,
 )
 from photostage.imaging.color import srgb_profile_bytes
@@ -382,6 +383,13 @@ def test_cmyk_tiff() -> None:
     assert np.all(decoded.rgba[..., :3] == GREEN)
 
 
+def test_cielab_tiff_converted_to_srgb() -> None:
+    gray = decode(_save(Image.new("LAB", (4, 4), (128, 128, 128)), "TIFF"), BUDGET)  # L*=50, a=b=0
+    assert np.all(np.abs(gray.rgba[..., :3].astype(int) - 119) <= 2)
+    white = decode(_save(Image.new("LAB", (4, 4), (255, 128, 128)), "TIFF"), BUDGET)
+    assert np.all(white.rgba[..., :3] >= 250)
+
+
 # --------------------------------------------------------------------------------------------
 # orientation
 
@@ -657,6 +665,14 @@ def test_jpeg_of_transparent_input_is_flattened_over_white() -> None:
     assert not decoded.has_alpha and np.all(decoded.rgba[..., 3] == 255)
     assert _close(tuple(int(v) for v in decoded.rgba[8, 2, :3]), WHITE, tolerance=6)
     assert _close(tuple(int(v) for v in decoded.rgba[8, 13, :3]), RED, tolerance=6)
+
+
+def test_flatten_over_white_matches_exact_arithmetic() -> None:
+    rgba = np.random.default_rng(3).integers(0, 256, (64, 64, 4), dtype=np.uint8)
+    rgb, alpha = rgba[..., :3].astype(np.int64), rgba[..., 3:].astype(np.int64)
+    expected = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
+    assert np.array_equal(flatten_over_white(rgba), expected)
+    assert np.array_equal(flatten_over_white(rgba[::2, ::3]), expected[::2, ::3])
 
 
 def test_webp_lossless_is_exact_with_alpha() -> None:

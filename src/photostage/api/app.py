@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from photostage import __version__
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
-from photostage.api.ratelimit import RateLimiter
-from photostage.api.routes import models, scene, tmp
+from photostage.api.routes import jobs, models, scene, storage, tmp
 from photostage.config import Settings
+from photostage.jobs.ratelimit import build_rate_limiter
 from photostage.services import Services, build_services
 
 log = logging.getLogger("photostage.api")
@@ -39,10 +39,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_tmp(services))
+        await asyncio.to_thread(services.jobs.start)
         try:
             yield
         finally:
             sweeper.cancel()
+            await asyncio.to_thread(services.jobs.stop)
             if owned:
                 services.close()
 
@@ -53,18 +55,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.rate_limiter = (
-        RateLimiter(settings.rate_limit.per_minute, settings.rate_limit.per_second)
-        if settings.rate_limit.enabled
-        else None
-    )
+    app.state.rate_limiter = build_rate_limiter(settings)
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.server.max_body_bytes,
         max_json_depth=settings.server.max_json_depth,
     )
-    for router in (scene.router, tmp.router, models.router):
+    routers = (scene.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router)
+    for router in routers:
         app.include_router(router)
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")

@@ -19,8 +19,11 @@ _STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-def json_depth(body: bytes) -> int:
-    """Nesting depth of a JSON text, computed without parsing it (strings skipped)."""
+def json_depth(body: bytes, limit: int) -> int:
+    """Nesting depth of a JSON text, computed without parsing it (strings skipped); exact when
+    it exceeds ``limit``, a cheap lower bound otherwise."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return 0
     stripped = np.frombuffer(_STRING.sub(b'""', body), np.uint8)
     steps = (
         (stripped == ord("[")).astype(np.int32) + (stripped == ord("{"))
@@ -77,7 +80,7 @@ class RequestContextMiddleware:
                 if not message.get("more_body", False):
                     break
             body = b"".join(chunks)
-            if "json" in headers.get("content-type", "") and json_depth(body) > self.max_json_depth:
+            if "json" in headers.get("content-type", "") and json_depth(body, self.max_json_depth) > self.max_json_depth:
                 error = PhotostageError(
                     VALIDATION, details={"body": [f"JSON nested deeper than {self.max_json_depth} levels"]}
                 )

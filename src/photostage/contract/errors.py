@@ -17,11 +17,17 @@ ErrorType = Literal[
 ]
 
 
+ClaidErrorType = Literal[
+    "auth", "dlvr", "general", "le", "survey", "storage", "image", "user_settings", "user", "validation",
+    "analytics", "scene", "billing", "web", "runtime_settings", "animation", "custom_models",
+]
+
+
 class HttpErrorDetails(BaseModel):
     """Claid's error body."""
 
     error_code: str
-    error_type: str
+    error_type: ClaidErrorType
     error_message: str
     error_details: dict[str, list[str]] = Field(default_factory=dict)
 
@@ -124,13 +130,16 @@ def _is_type_segment(segment: object) -> bool:
 def field_path(loc: tuple[object, ...]) -> str:
     """``('scene', 'prompt', 'steps')`` → ``"scene.steps"``; list indices kept."""
     parts: list[str] = []
+    tag_expected = False
     for position, segment in enumerate(loc):
         if segment == "body" and position == 0:
             continue
         if _is_type_segment(segment):
             continue
-        if segment in _UNION_TAGS and parts and parts[-1] in ("object", "scene"):
+        if tag_expected and segment in _UNION_TAGS:
+            tag_expected = False  # the union member's tag directly follows its field, once
             continue
+        tag_expected = len(parts) == 0 and segment in ("object", "scene")
         parts.append(str(segment))
     return ".".join(parts) or "body"
 

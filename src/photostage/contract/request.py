@@ -13,6 +13,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -21,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 PADDING = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s*(?:\s(\d+(?:\.\d+)?)%\s*)?$")
@@ -35,7 +37,24 @@ Preference = Literal["fast", "optimal", "best"]
 TemplateMode = Literal["transform", "adjust", "lock"]
 TemplateView = Literal["top", "front"]
 EffectView = Literal["auto", "top", "front"]
-Uri = Annotated[str, Field(min_length=1, max_length=4096)]
+MAX_URI_LENGTH = 4096
+
+
+def check_uri_length(value: str) -> str:
+    """URLs are 1–4096 characters (the contract); `data:` URIs, an extension, are bounded by the
+    request body cap instead, since an inline image is rarely that small."""
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_URI_LENGTH and not value.startswith("data:"):
+        raise ValueError(f"must be at most {MAX_URI_LENGTH} characters (data: URIs excepted)")
+    return value
+
+
+Uri = Annotated[
+    str,
+    AfterValidator(check_uri_length),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_URI_LENGTH, "format": "uri"}),
+]
 PromptText = Annotated[str, Field(min_length=3, max_length=2048)]
 NegativePrompt = Annotated[str, Field(min_length=3, max_length=2048)]
 Steps = Annotated[int, Field(ge=1, lt=50)]
@@ -249,9 +268,16 @@ class SceneCreateAPISceneTemplateIn(_SceneCommon):
     _color = field_validator("color")(lambda cls, v: None if v is None else check_hex_color(v))
 
 
+EffectColor = Annotated[
+    str, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "string", "enum": ["transparent"]}]})
+]
+
+
 class SceneCreateAPISceneBackgroundEffectIn(_SceneCommon):
     effect: Literal["shadows"]
-    color: str | None = Field(None, description='Background colour, #rgb or #rrggbb, or "transparent" (png only).')
+    color: EffectColor | None = Field(
+        None, description='Background colour, #rgb or #rrggbb, or "transparent" (needs a format with alpha).'
+    )
     view: EffectView = "auto"
     aspect_ratio: AspectRatio = "1:1"
 

@@ -24,9 +24,10 @@ import numpy as np
 from photostage.cutout.background import BackgroundModel, fit_background
 from photostage.cutout.base import Cutout, alpha_box
 from photostage.cutout.foreground import decontaminate
-from photostage.cutout.matting import band_radius, build_trimap, matte, resolve_method
+from photostage.cutout.matting import Trimap, band_radius, build_trimap, matte, resolve_method
 from photostage.cutout.segmentation import (
     CoarseMask,
+    certain_product,
     find_holes,
     gather_evidence,
     grabcut_refine,
@@ -35,6 +36,7 @@ from photostage.cutout.segmentation import (
 )
 
 MattingChoice = Literal["auto", "closed_form", "guided"]
+BAND_BACKDROP_DISTANCE = 2.5  # noise units: a band pixel this close to the backdrop model is backdrop
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class ClassicalEngine:
         work_h, work_w = coarse.product.shape
         radius = band_radius((width, height), (work_w, work_h))
         trimap = build_trimap(coarse.product, (width, height), radius)
+        trimap = trimap.settle_background(backdrop_in_band(rgb, trimap, work.backdrop))
         alpha = matte(rgb, trimap, self.matting, radius, self.tile_size)
         alpha = _clean_alpha(alpha, rgba[..., 3])
         result = decontaminate(rgb, alpha, radius)
@@ -102,14 +105,30 @@ def segment(work: WorkingImage, grabcut_iterations: int) -> CoarseMask:
     """Steps 3-4 at working size: the product mask, its enclosed holes and the outside backdrop."""
     height, width = work.smooth.shape[:2]
     min_area = max(6, int(0.0004 * height * width))
-    evidence = gather_evidence(work.smooth, work.backdrop, work.band)
+    evidence = gather_evidence(work.image, work.smooth, work.backdrop, work.band)
     outside = outside_region(evidence, work.band)
     holes = find_holes(evidence, outside, min_area)
     first = keep_substantial(~outside & ~holes, 0.03, 4 * min_area)
     sure_band = 3 if work.backdrop.kind != "textured" else 6
-    refined = grabcut_refine(work.image, first, sure_band, grabcut_iterations)
+    refined = grabcut_refine(work.image, first, certain_product(first, evidence), sure_band, grabcut_iterations)
     product = keep_substantial(refined, 0.03, 4 * min_area)
     return CoarseMask(product=product, holes=holes, outside=outside)
+
+
+def backdrop_in_band(rgb: np.ndarray, trimap: Trimap, backdrop: BackgroundModel) -> np.ndarray:
+    """Unknown-band pixels outside the coarse mask whose colour is the backdrop model's own: known
+    background for the matting (evaluated at the band pixels only, so it is cheap at 4 MP)."""
+    height, width = trimap.unknown.shape
+    candidates = trimap.unknown & ~trimap.coarse
+    ys, xs = np.nonzero(candidates)
+    settled = np.zeros_like(candidates)
+    if ys.size == 0:
+        return settled
+    predicted = backdrop.at(xs / max(width - 1, 1), ys / max(height - 1, 1))
+    residual = (rgb[ys, xs].astype(np.float32) / 255.0 - predicted) / backdrop.noise
+    backdrop_like = np.sqrt(np.mean(residual * residual, axis=1)) < BAND_BACKDROP_DISTANCE
+    settled[ys[backdrop_like], xs[backdrop_like]] = True
+    return settled
 
 
 def _clean_alpha(alpha: np.ndarray, input_alpha: np.ndarray) -> np.ndarray:

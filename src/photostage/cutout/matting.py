@@ -60,6 +60,13 @@ class Trimap:
 
     foreground: np.ndarray
     unknown: np.ndarray
+    coarse: np.ndarray  # the upscaled coarse mask the band was drawn around
+
+    def settle_background(self, background: np.ndarray) -> Trimap:
+        """The same trimap with ``background`` pixels taken out of the unknown band (known alpha 0):
+        backdrop seen through a narrow hole must anchor the matte, or matting fills the hole."""
+        return Trimap(foreground=self.foreground & ~background, unknown=self.unknown & ~background,
+                      coarse=self.coarse)
 
     def box(self, margin: int) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) of the unknown band grown by ``margin``, clamped to the frame."""
@@ -73,9 +80,9 @@ class Trimap:
 
 
 def band_radius(full_size: tuple[int, int], work_size: tuple[int, int]) -> int:
-    """Half-width of the unknown band: one working pixel in full-size pixels, plus two."""
+    """Half-width of the unknown band: one working pixel in full-size pixels, plus one."""
     scale = max(full_size[0] / work_size[0], full_size[1] / work_size[1])
-    return int(math.ceil(scale)) + 2
+    return int(math.ceil(scale)) + 1
 
 
 def build_trimap(coarse: np.ndarray, full_size: tuple[int, int], radius: int) -> Trimap:
@@ -87,7 +94,7 @@ def build_trimap(coarse: np.ndarray, full_size: tuple[int, int], radius: int) ->
     mask = upscaled.astype(np.uint8)
     grown = cv2.dilate(mask, kernel) > 0
     shrunk = cv2.erode(mask, kernel, borderType=cv2.BORDER_REPLICATE) > 0
-    return Trimap(foreground=shrunk, unknown=grown & ~shrunk)
+    return Trimap(foreground=shrunk, unknown=grown & ~shrunk, coarse=upscaled)
 
 
 def matte(rgb: np.ndarray, trimap: Trimap, method: MattingMethod, radius: int, tile: int = 160) -> np.ndarray:
@@ -134,7 +141,7 @@ def _matte_guided(rgb: np.ndarray, trimap: Trimap, alpha: np.ndarray, radius: in
     x0, y0, x1, y1 = trimap.box(2 * radius + 2)
     window = (slice(y0, y1), slice(x0, x1))
     guide = rgb[window].astype(np.float32) / 255.0
-    coarse = (trimap.foreground[window] | trimap.unknown[window]).astype(np.float32)
+    coarse = trimap.coarse[window].astype(np.float32)
     coarse = cv2.GaussianBlur(coarse, (0, 0), max(radius / 2.0, 0.8))
     filtered = guided_filter(guide, coarse, radius=max(radius, 2), eps=1e-4)
     unknown = trimap.unknown[window]

@@ -23,11 +23,19 @@ from photostage.cutout.background import BackgroundModel, border_band_mask
 
 BACKDROP_DISTANCE = 3.5  # in backdrop noise units: below this a pixel looks like backdrop
 MIN_EDGE_STRENGTH = 0.03  # gradient per pixel (colours in [0, 1]) that counts as a silhouette edge
+MIN_SHARP_EDGE_STRENGTH = 0.012  # a weaker gradient still counts when it is sharp (a step, not a ramp)
+SHARPNESS_RATIO = 1.6
 SHADOW_MIN_RATIO = 0.3  # a floor shadow keeps at least this fraction of the backdrop's brightness
 SHADOW_CHROMA_TOLERANCE = 0.02
 HOLE_EDGE_FRACTION = 0.45  # share of a hole's rim that must be a strong edge
 HOLE_BACKDROP_FRACTION = 0.3  # share of a hole that must look like backdrop (the rest: shadow)
 HOLE_COLOUR_MATCH = 2.5  # |median residual| / noise inside a hole
+HOLE_MAX_ISLANDS = 0.05  # enclosed non-backdrop area, relative to the hole
+HOLE_MIN_TEXTURE = 0.5  # fine-grain energy inside a hole on a textured backdrop, relative to the border
+OUTSIDE_GROWTH = 3
+PASSABLE_MIN_TEXTURE = 0.55  # on a textured backdrop, relative fine-grain energy the outside must have
+TEXTURE_DISTANCE = 2.0 * BACKDROP_DISTANCE
+CLEAR_DISTANCE = 4.0 * BACKDROP_DISTANCE  # unmistakably not backdrop
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,10 @@ class BackdropEvidence:
     distance: np.ndarray  # float32, residual to the backdrop in noise units
     backdrop_like: np.ndarray  # bool
     shadow_like: np.ndarray  # bool, darker than the backdrop with the same chromaticity
-    edges: np.ndarray  # bool, strong colour edges
+    edges: np.ndarray  # bool, silhouette edges
+    passable: np.ndarray  # bool, what the outside may spread through
+    textured: bool
+    detail: np.ndarray  # float32, fine-grain texture energy relative to the backdrop's (1 = alike)
     residual: np.ndarray  # float32 (h, w, 3), colour minus predicted backdrop, in noise units
 
 
@@ -50,16 +61,38 @@ class CoarseMask:
     outside: np.ndarray
 
 
-def gather_evidence(smooth: np.ndarray, model: BackgroundModel, band: int) -> BackdropEvidence:
-    """Steps 1-3 on ``smooth`` (h, w, 3) float32 in [0, 1], a lightly blurred working image."""
+def gather_evidence(image: np.ndarray, smooth: np.ndarray, model: BackgroundModel, band: int) -> BackdropEvidence:
+    """Steps 1-3 on the working ``image`` (h, w, 3) uint8 and ``smooth``, the same blurred, float32
+    in [0, 1].
+
+    On a textured backdrop the residual is spatially correlated (blotches of paper or cloth), so
+    pixels up to twice the backdrop distance are passable too when no edge is near them; and a
+    flat region (a cream sole on cream paper) is not passable, as it lacks the backdrop's grain.
+    """
     height, width = smooth.shape[:2]
     surface = model.surface(height, width)
     residual = (smooth - surface) / model.noise
     distance = np.sqrt(np.mean(residual * residual, axis=2)).astype(np.float32)
     backdrop_like = distance < BACKDROP_DISTANCE
     shadow_like = _shadow_like(smooth, surface, model.noise) & ~backdrop_like
-    edges = _strong_edges(smooth, border_band_mask(height, width, band))
-    return BackdropEvidence(distance, backdrop_like, shadow_like, edges, residual.astype(np.float32))
+    border = border_band_mask(height, width, band)
+    edges = _strong_edges(smooth, border)
+    detail = _fine_detail(image)
+    detail /= max(float(np.median(detail[border])), 1e-3)
+    passable = backdrop_like | shadow_like
+    if model.kind == "textured":
+        passable |= (distance < TEXTURE_DISTANCE) & ~_dilate(edges, 3)
+        passable &= cv2.GaussianBlur(detail, (0, 0), 2.0) > PASSABLE_MIN_TEXTURE
+    passable &= ~_dilate(edges, 1)
+    return BackdropEvidence(distance, backdrop_like, shadow_like, edges, passable, model.kind == "textured",
+                            detail, residual.astype(np.float32))
+
+
+def _fine_detail(image: np.ndarray) -> np.ndarray:
+    """Local energy of the finest texture (grain, weave), smoothed over a few pixels."""
+    colour = image.astype(np.float32)
+    high = np.abs(colour - cv2.GaussianBlur(colour, (0, 0), 1.5)).mean(axis=2)
+    return cv2.GaussianBlur(high, (0, 0), 1.0)
 
 
 def _shadow_like(smooth: np.ndarray, surface: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -74,12 +107,43 @@ def _shadow_like(smooth: np.ndarray, surface: np.ndarray, noise: np.ndarray) -> 
 
 
 def _strong_edges(smooth: np.ndarray, border: np.ndarray) -> np.ndarray:
-    """Gradient magnitude (max over channels) above both a floor and the border's own texture."""
-    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3) / 8.0
-    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-    magnitude = np.sqrt(gx * gx + gy * gy).max(axis=2)
-    texture = float(np.percentile(magnitude[border], 99)) if border.any() else 0.0
-    return magnitude > max(MIN_EDGE_STRENGTH, 3.0 * texture)
+    """Silhouette edges: gradients above the border's own texture that are either strong, or weaker
+    but *sharp*. Sharpness compares the gradient at two blur scales: a step edge's gradient drops
+    about 2.4x under extra blur, a soft shadow's ramp hardly changes, so a pale product edge is
+    kept while the fading rim of a floor shadow is not."""
+    fine, gx, gy = _gradient(smooth)
+    coarse = _gradient(cv2.GaussianBlur(smooth, (0, 0), 2.5))[0]
+    texture = float(np.percentile(fine[border], 99)) if border.any() else 0.0
+    strong = fine > max(MIN_EDGE_STRENGTH, 3.0 * texture)
+    sharp = (fine > max(MIN_SHARP_EDGE_STRENGTH, 2.0 * texture)) & (fine > SHARPNESS_RATIO * coarse)
+    return (strong | sharp) & _ridge(fine, gx, gy)
+
+
+def _gradient(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradient magnitude (max over channels, colour units per pixel) and the x/y components of the
+    channel that has it."""
+    gx = cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    magnitude = gx * gx + gy * gy
+    strongest = magnitude.argmax(axis=2)[..., None]
+    pick = np.take_along_axis
+    return (np.sqrt(pick(magnitude, strongest, 2)[..., 0]), pick(gx, strongest, 2)[..., 0],
+            pick(gy, strongest, 2)[..., 0])
+
+
+def _ridge(magnitude: np.ndarray, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Non-maximum suppression (as in Canny): keep pixels whose gradient is a maximum across the
+    edge, so edges are one pixel thin and the outside reaches the silhouette itself."""
+    padded = np.pad(magnitude, 1, mode="edge")
+    height, width = magnitude.shape
+    angle = np.mod(np.degrees(np.arctan2(gy, gx)), 180.0)
+    sector = (((angle + 22.5) // 45.0).astype(np.int8)) % 4
+    keep = np.zeros(magnitude.shape, bool)
+    for index, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
+        ahead = padded[1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+        behind = padded[1 - dy : 1 - dy + height, 1 - dx : 1 - dx + width]
+        keep |= (sector == index) & (magnitude >= ahead) & (magnitude >= behind)
+    return keep
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -99,18 +163,29 @@ def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
 def outside_region(evidence: BackdropEvidence, band: int) -> np.ndarray:
     """Step 4: backdrop and soft shadow connected to the border band, not crossing strong edges."""
     height, width = evidence.distance.shape
-    passable = (evidence.backdrop_like | evidence.shadow_like) & ~_dilate(evidence.edges, 1)
+    passable = evidence.passable
     count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
     if count <= 1:
         return np.zeros((height, width), bool)
     touching = np.unique(labels[border_band_mask(height, width, band) & passable])
     touching = touching[touching > 0]
-    return np.isin(labels, touching)
+    return _grow_into(np.isin(labels, touching), evidence.backdrop_like, OUTSIDE_GROWTH)
+
+
+def _grow_into(region: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarray:
+    """Geodesic dilation: grow ``region`` by up to ``steps`` pixels through ``allowed`` pixels (the
+    outside reclaims backdrop-coloured pixels hidden under the edge map's dilation)."""
+    kernel = np.ones((3, 3), np.uint8)
+    grown = region.astype(np.uint8)
+    limit = (region | allowed).astype(np.uint8)
+    for _ in range(steps):
+        grown = cv2.dilate(grown, kernel) & limit
+    return grown > 0
 
 
 def find_holes(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -> np.ndarray:
     """Step 5: enclosed regions that are backdrop seen through the product (a handle's hole)."""
-    passable = (evidence.backdrop_like | evidence.shadow_like) & ~_dilate(evidence.edges, 1) & ~outside
+    passable = evidence.passable & ~outside
     count, labels, stats, _ = cv2.connectedComponentsWithStats(passable.astype(np.uint8), connectivity=4)
     holes = np.zeros_like(outside)
     for label in range(1, count):
@@ -125,14 +200,38 @@ def find_holes(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -
 
 
 def _is_hole(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice], min_area: int) -> bool:
+    """Backdrop seen through the product: mostly backdrop-coloured, free of islands (a label's
+    printing), textured like the backdrop where the backdrop is textured, and bounded by sharp
+    edges (a glossy highlight fades softly into the product instead)."""
     backdrop = region & evidence.backdrop_like[window]
     if backdrop.sum() < max(min_area // 2, 1) or backdrop.sum() < HOLE_BACKDROP_FRACTION * region.sum():
+        return False
+    if _island_area(region) > HOLE_MAX_ISLANDS * region.sum():
+        return False
+    if evidence.textured and _median_detail(backdrop, evidence, window) < HOLE_MIN_TEXTURE:
         return False
     colour_offset = np.abs(np.median(evidence.residual[window][backdrop], axis=0))
     if float(colour_offset.max()) > HOLE_COLOUR_MATCH:
         return False
     rim = _dilate(region, 2) & ~region
     return float(evidence.edges[window][rim].mean()) >= HOLE_EDGE_FRACTION
+
+
+def _median_detail(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice]) -> float:
+    """Fine-grain energy of a region away from its edges (print on a label would otherwise count)."""
+    core = region & ~_dilate(evidence.edges[window], 3)
+    if core.sum() < 8:
+        core = region
+    return float(np.median(evidence.detail[window][core]))
+
+
+def _island_area(region: np.ndarray) -> int:
+    """Pixels enclosed by ``region`` that do not belong to it (letters printed on a label)."""
+    padded = np.pad(region.astype(np.uint8), 1)
+    outside = padded.copy()
+    flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
+    cv2.floodFill(outside, flood, (0, 0), 2)
+    return int((outside == 0).sum())
 
 
 def keep_substantial(mask: np.ndarray, min_fraction_of_largest: float, min_area: int) -> np.ndarray:
@@ -146,18 +245,26 @@ def keep_substantial(mask: np.ndarray, min_fraction_of_largest: float, min_area:
     return keep[labels]
 
 
+def certain_product(product: np.ndarray, evidence: BackdropEvidence) -> np.ndarray:
+    """Product pixels GrabCut may not give away: unmistakably unlike backdrop and shadow (a thin dark
+    sole next to a grey shadow would otherwise be lost to the shadow's colour model)."""
+    clear = product & (evidence.distance > CLEAR_DISTANCE) & ~evidence.shadow_like
+    return _erode(clear, 1)
+
+
 def grabcut_refine(
-    image: np.ndarray, product: np.ndarray, sure_band: int, iterations: int
+    image: np.ndarray, product: np.ndarray, certain: np.ndarray, sure_band: int, iterations: int
 ) -> np.ndarray:
     """Step 6: GrabCut on a crop around the product; only a band of ``sure_band`` pixels each side of
-    the first boundary is left probable, the rest is fixed. ``image`` is (h, w, 3) uint8."""
+    the first boundary, minus the ``certain`` product pixels, is left probable; the rest is fixed.
+    ``image`` is (h, w, 3) uint8."""
     if not product.any() or iterations <= 0:
         return product
     near = _dilate(product, sure_band)
     labels = np.full(product.shape, cv2.GC_BGD, np.uint8)
     labels[near] = cv2.GC_PR_BGD
     labels[product] = cv2.GC_PR_FGD
-    labels[_erode(product, sure_band)] = cv2.GC_FGD
+    labels[_erode(product, sure_band) | (certain & product)] = cv2.GC_FGD
     ys, xs = np.nonzero(near)
     margin = 2 * sure_band + 4
     y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, product.shape[0])

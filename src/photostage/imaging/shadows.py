@@ -33,7 +33,7 @@ ShadowView = Literal["top", "front"]
 
 _WORK_SIDE = 288  # longest side of the working region; shadows are soft, so this is plenty
 _CONTACT_PEAK = 0.92
-_CAST_PEAK = 0.62
+_CAST_PEAK = 0.78
 _DROP_PEAK = 0.7
 
 
@@ -88,8 +88,9 @@ def _blur(image: np.ndarray, sigma_x: float, sigma_y: float | None = None) -> np
     sigma_y = sigma_x if sigma_y is None else sigma_y
     if sigma_x < 0.3 and sigma_y < 0.3:
         return image
-    return cv2.GaussianBlur(image, (0, 0), sigmaX=max(sigma_x, 0.3), sigmaY=max(sigma_y, 0.3),
-                            borderType=cv2.BORDER_CONSTANT)
+    return cv2.GaussianBlur(
+        image, (0, 0), sigmaX=max(sigma_x, 0.3), sigmaY=max(sigma_y, 0.3), borderType=cv2.BORDER_CONSTANT
+    )
 
 
 def _light_vector(light_angle: float) -> tuple[float, float]:
@@ -98,13 +99,14 @@ def _light_vector(light_angle: float) -> tuple[float, float]:
     return -math.sin(radians), math.cos(radians)
 
 
-def _cast_projection(light_angle: float) -> tuple[float, float]:
+def _cast_projection(light_angle: float, softness: float) -> tuple[float, float]:
     """Shear ``u`` (sideways px per px of height) and depth ``v`` (signed vertical squash).
 
-    ``v > 0`` throws the shadow back (above the base line), ``v < 0`` toward the camera.
+    ``v > 0`` throws the shadow back (above the base line), ``v < 0`` toward the camera. A soft
+    (large) light source leaves a shorter visible cast: its far end dissolves in the penumbra.
     """
     side, depth = _light_vector(light_angle)
-    shear = 0.85 * side
+    shear = 0.85 * side * (1.0 - 0.4 * softness)
     squash = max(0.14, 0.38 * abs(depth))
     return shear, squash if depth >= 0 else -squash
 
@@ -112,8 +114,8 @@ def _cast_projection(light_angle: float) -> tuple[float, float]:
 def _front_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float) -> np.ndarray:
     canvas = alpha.shape
     obj_w, obj_h = box[2] - box[0], box[3] - box[1]
-    shear, squash = _cast_projection(light_angle)
-    far_sigma = (0.02 + 0.2 * softness) * obj_h
+    shear, squash = _cast_projection(light_angle, softness)
+    far_sigma = (0.015 + 0.17 * softness) * obj_h
     blur_margin = 3.0 * far_sigma + 0.05 * obj_w
     reach_x = abs(shear) * obj_h
     margins = (  # the silhouette the cast is projected from must be inside the region
@@ -134,30 +136,34 @@ def _front_density(alpha: np.ndarray, box: Box, light_angle: float, softness: fl
     return _paste(density, region, canvas)
 
 
-def _cast_shadow(work: np.ndarray, base: float, height: float, shear: float, squash: float,
-                 softness: float) -> np.ndarray:
+def _cast_shadow(
+    work: np.ndarray, base: float, height: float, shear: float, squash: float, softness: float
+) -> np.ndarray:
     """The silhouette projected onto the floor, blurred and faded more the farther from the base."""
     rows, cols = work.shape
     matrix = np.array([[1.0, -shear, shear * base], [0.0, squash, base * (1.0 - squash)]], np.float32)
-    projected = cv2.warpAffine(work, matrix, (cols, rows), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    projected = cv2.warpAffine(
+        work, matrix, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     near_sigma = (0.006 + 0.03 * softness) * height
-    far_sigma = (0.02 + 0.2 * softness) * height
+    far_sigma = (0.015 + 0.17 * softness) * height
     mid_sigma = math.sqrt(near_sigma * far_sigma)
-    near = _blur(projected, near_sigma)
-    mid = _blur(projected, mid_sigma)
-    far = _blur(projected, far_sigma)
+    flatten = max(abs(squash), 0.3)  # penumbrae lie on the floor: foreshortened like the shadow itself
+    near = _blur(projected, near_sigma, near_sigma * flatten)
+    mid = _blur(projected, mid_sigma, mid_sigma * flatten)
+    far = _blur(projected, far_sigma, far_sigma * flatten)
     ys = np.arange(rows, dtype=np.float32)[:, None]
     reach = np.clip(np.abs(base - ys) / (abs(squash) * height), 0.0, 1.0)  # 0 at base, 1 at far tip
     low = np.clip(reach * 2.0, 0.0, 1.0)
     high = np.clip(reach * 2.0 - 1.0, 0.0, 1.0)
     blended = near * (1.0 - low) + mid * (low - high) + far * high
-    fade = _CAST_PEAK * (1.0 - 0.7 * reach) * (1.0 - 0.35 * softness)
+    fade = _CAST_PEAK * (1.0 - 0.5 * reach) * (1.0 - 0.25 * softness)
     return (blended * fade).astype(np.float32)
 
 
-def _contact_shadow(work: np.ndarray, base: float, height: float, width: float,
-                    softness: float) -> np.ndarray:
+def _contact_shadow(
+    work: np.ndarray, base: float, height: float, width: float, softness: float
+) -> np.ndarray:
     """A dense, short ellipse of occlusion along the footprint, where the product meets the floor."""
     rows, cols = work.shape
     band = max(1, round(0.04 * height))
@@ -166,7 +172,7 @@ def _contact_shadow(work: np.ndarray, base: float, height: float, width: float,
     if not footprint.any():
         return np.zeros_like(work)
     occluder = np.zeros_like(work)
-    thickness = max(1, round(0.012 * height))
+    thickness = max(1, round(0.018 * height))
     occluder[max(0, base_row - thickness) : min(rows, base_row + thickness)] = footprint[None, :]
     tight = _blur(occluder, (0.01 + 0.02 * softness) * width + 0.5, (0.004 + 0.01 * softness) * height + 0.5)
     wide = _blur(occluder, (0.05 + 0.1 * softness) * width + 1.0, (0.015 + 0.03 * softness) * height + 1.0)
@@ -193,16 +199,18 @@ def _top_density(alpha: np.ndarray, box: Box, light_angle: float, softness: floa
     s = region.scale
     shift = np.array([[1.0, 0.0, side * offset * s], [0.0, 1.0, down * offset * s]], np.float32)
     cols, rows = work.shape[1], work.shape[0]
-    dropped = cv2.warpAffine(work, shift, (cols, rows), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    dropped = cv2.warpAffine(
+        work, shift, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
     drop = _blur(dropped, sigma * s) * (_DROP_PEAK * (1.0 - 0.3 * softness))
     occlusion = _blur(work, (0.004 + 0.008 * softness) * size * s + 0.6) * 0.55
     density = 1.0 - (1.0 - drop) * (1.0 - occlusion)
     return _paste(density.astype(np.float32), region, canvas)
 
 
-def shadow_density(alpha: np.ndarray, box: Box, view: ShadowView, light_angle: float, opacity: float,
-                   softness: float) -> np.ndarray:
+def shadow_density(
+    alpha: np.ndarray, box: Box, view: ShadowView, light_angle: float, opacity: float, softness: float
+) -> np.ndarray:
     """How much light the product's shadow removes at each canvas pixel: float32 (H, W) in [0, 1].
 
     ``alpha`` is the canvas-sized product alpha (uint8), ``box`` the (x0, y0, x1, y1) of
@@ -236,8 +244,9 @@ def _active_window(density: np.ndarray, threshold: float = 1.0 / 512.0) -> tuple
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def apply_shadow(background: np.ndarray, density: np.ndarray,
-                 tint: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+def apply_shadow(
+    background: np.ndarray, density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 0)
+) -> np.ndarray:
     """Darken ``background`` (H, W, 3|4 uint8) toward ``tint`` by ``density``; alpha is untouched."""
     out = background.copy()
     window = _active_window(density)

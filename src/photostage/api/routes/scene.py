@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
+from fastapi import APIRouter, Header, Response
+
+from photostage.accounts import Principal
 from photostage.api.deps import PrincipalDep, RequestIdDep, ServicesDep
 from photostage.api.routes import ERROR_RESPONSES
 from photostage.contract.errors import OVERLOADED, PhotostageError
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.contract.response import Response_ScenePipelineResponseOut_
+from photostage.services import Services
 
 router = APIRouter(prefix="/v1/scene", tags=["Image"])
 
@@ -21,7 +25,16 @@ router = APIRouter(prefix="/v1/scene", tags=["Image"])
     summary="Create product scenes",
 )
 def create_scene(
-    body: SceneCreateAPIIn, principal: PrincipalDep, services: ServicesDep, request_id: RequestIdDep
+    body: SceneCreateAPIIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    request_id: RequestIdDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="Extension: same key and body within 24 h → the same "
+               "response, another body → 409."),
+    ] = None,
 ) -> Response_ScenePipelineResponseOut_:
     """Cut the product out, stage it on the scene and return up to four finished images.
 
@@ -29,6 +42,26 @@ def create_scene(
     object box; `scale` is the fraction of the canvas the object box fills on its limiting side;
     `rotation_degree` is clockwise.
     """
+    ticket = None
+    if idempotency_key is not None:
+        ticket = services.jobs.begin_sync(principal.account_id, idempotency_key, body)
+    if ticket is not None and ticket.replay is not None:
+        response.headers["Idempotent-Replayed"] = "true"
+        return Response_ScenePipelineResponseOut_.model_validate(ticket.replay)
+    try:
+        answer = _run(body, principal, services, request_id)
+    except BaseException:
+        if ticket is not None and ticket.record_id is not None:
+            services.jobs.idempotency.abandon_sync(ticket.record_id)
+        raise
+    if ticket is not None and ticket.record_id is not None:
+        services.jobs.idempotency.complete_sync(ticket.record_id, answer.model_dump(mode="json"))
+    return answer
+
+
+def _run(
+    body: SceneCreateAPIIn, principal: Principal, services: Services, request_id: str
+) -> Response_ScenePipelineResponseOut_:
     if not services.capacity.acquire(blocking=False):
         raise PhotostageError(OVERLOADED, headers={"Retry-After": "2"})
     images = body.output_options.number_of_images

@@ -24,8 +24,15 @@ def _rgb(colour: RGB) -> np.ndarray:
     return np.asarray(colour, np.float32) / np.float32(255.0)
 
 
-def sky(rng: np.random.Generator, height: int, width: int, horizon: int, sunset: bool, light_angle: float,
-        detail_octaves: int) -> np.ndarray:
+def sky(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    horizon: int,
+    sunset: bool,
+    light_angle: float,
+    detail_octaves: int,
+) -> np.ndarray:
     """An (H, W, 3) sky down to ``horizon`` (rows below repeat the horizon haze): gradient, sun glow,
     soft clouds."""
     zenith, middle, low = (_rgb(colour) for colour in (_SUNSET_SKY if sunset else _DAY_SKY))
@@ -36,7 +43,9 @@ def sky(rng: np.random.Generator, height: int, width: int, horizon: int, sunset:
     light_x, _ = light_direction(light_angle)
     sun = (width * (0.5 + 0.32 * light_x), horizon * (0.82 if sunset else 0.35))
     cols = np.arange(width, dtype=np.float32)[None, :]
-    distance = np.sqrt((cols - sun[0]) ** 2 + ((np.arange(height, dtype=np.float32)[:, None] - sun[1]) * 1.4) ** 2)
+    distance = np.sqrt(
+        (cols - sun[0]) ** 2 + ((np.arange(height, dtype=np.float32)[:, None] - sun[1]) * 1.4) ** 2
+    )
     glow = np.exp(-distance / (0.22 * width)) * (0.55 if sunset else 0.3)
     sun_colour = np.asarray([1.0, 0.86, 0.6] if sunset else [1.0, 0.98, 0.92], np.float32)
     image = image + glow[..., None] * (sun_colour - image) * 0.9
@@ -46,26 +55,56 @@ def sky(rng: np.random.Generator, height: int, width: int, horizon: int, sunset:
     return (image + cover[..., None] * 0.55 * (cloud_colour - image)).astype(np.float32)
 
 
-def bokeh(rng: np.random.Generator, height: int, width: int, rows: tuple[int, int], colours: list[RGB],
-          count: int, strength: float) -> np.ndarray:
+def _add_patch(layer: np.ndarray, patch: np.ndarray, left: int, top: int) -> None:
+    """Add ``patch`` into ``layer`` at (left, top), clipped to the layer."""
+    height, width = layer.shape[:2]
+    x0, y0 = max(0, left), max(0, top)
+    x1, y1 = min(width, left + patch.shape[1]), min(height, top + patch.shape[0])
+    if x1 > x0 and y1 > y0:
+        layer[y0:y1, x0:x1] += patch[y0 - top : y1 - top, x0 - left : x1 - left]
+
+
+def _disc(radius: float, centre_x: float, centre_y: float) -> np.ndarray:
+    """An out-of-focus highlight: a smooth-edged disc with a faintly brighter rim, as a patch."""
+    side = int(2 * radius) + 5
+    xs = np.arange(side, dtype=np.float32)[None, :] + 0.5 - centre_x
+    ys = np.arange(side, dtype=np.float32)[:, None] + 0.5 - centre_y
+    inside = radius - np.sqrt(xs * xs + ys * ys)  # distance inside the edge, in pixels
+    edge = max(0.8, radius * 0.06)
+    body = np.clip(inside / edge + 0.5, 0.0, 1.0)
+    rim = np.exp(-((inside / max(1.0, radius * 0.12)) ** 2)) * 0.3
+    return (body * (0.85 + rim)).astype(np.float32)
+
+
+def bokeh(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    rows: tuple[int, int],
+    colours: list[RGB],
+    count: int,
+    strength: float,
+) -> np.ndarray:
     """Additive (H, W, 3) out-of-focus light discs within ``rows``, with slightly brighter rims."""
     scale = min(1.0, _MASK_SIDE * 2 / max(height, width))
     small_h, small_w = max(8, round(height * scale)), max(8, round(width * scale))
     layer = np.zeros((small_h, small_w, 3), np.float32)
     top, bottom = (round(rows[0] * scale), max(round(rows[0] * scale) + 2, round(rows[1] * scale)))
     for _ in range(count):
-        radius = float(small_w * rng.uniform(0.018, 0.06))
-        centre = (int(rng.uniform(0, small_w)), int(rng.uniform(top, bottom)))
+        radius = max(1.5, float(small_w * rng.uniform(0.018, 0.06)))
+        centre_x, centre_y = float(rng.uniform(0, small_w)), float(rng.uniform(top, bottom))
         colour = _rgb(colours[int(rng.integers(len(colours)))]) * float(rng.uniform(0.25, 0.75))
-        disc = np.zeros((small_h, small_w), np.float32)
-        cv2.circle(disc, centre, max(1, round(radius)), 1.0, -1, lineType=cv2.LINE_AA)
-        cv2.circle(disc, centre, max(1, round(radius)), 0.35, max(1, round(radius * 0.12)), lineType=cv2.LINE_AA)
-        layer += disc[..., None] * colour[None, None, :]
+        left, top_row = int(centre_x - radius) - 2, int(centre_y - radius) - 2
+        _add_patch(
+            layer, _disc(radius, centre_x - left, centre_y - top_row)[..., None] * colour, left, top_row
+        )
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.6, small_w * 0.003))
     return cv2.resize(layer, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(strength)
 
 
-def neon_tubes(rng: np.random.Generator, height: int, width: int, junction: int, colours: tuple[RGB, RGB]) -> np.ndarray:
+def neon_tubes(
+    rng: np.random.Generator, height: int, width: int, junction: int, colours: tuple[RGB, RGB]
+) -> np.ndarray:
     """Additive (H, W, 3) glowing neon shapes on the wall: a ring or arch and a bar, with halos."""
     scale = min(1.0, _MASK_SIDE * 2 / max(height, width))
     small_h, small_w = max(8, round(height * scale)), max(8, round(width * scale))
@@ -82,11 +121,18 @@ def neon_tubes(rng: np.random.Generator, height: int, width: int, junction: int,
     bar_y = round(wall_h * rng.uniform(0.15, 0.8))
     bar_x = round(small_w * rng.uniform(0.05, 0.25))
     side = rng.random() < 0.5
-    x0, x1 = (bar_x, bar_x + round(small_w * 0.25)) if side else (small_w - bar_x - round(small_w * 0.25), small_w - bar_x)
+    x0, x1 = (
+        (bar_x, bar_x + round(small_w * 0.25))
+        if side
+        else (small_w - bar_x - round(small_w * 0.25), small_w - bar_x)
+    )
     cv2.line(shapes[1], (x0, bar_y), (x1, bar_y), 1.0, thickness, lineType=cv2.LINE_AA)
     for index, colour in enumerate(colours):
         tube = shapes[index]
-        halo = cv2.GaussianBlur(tube, (0, 0), small_w * 0.012) * 3.0 + cv2.GaussianBlur(tube, (0, 0), small_w * 0.05) * 6.0
+        halo = (
+            cv2.GaussianBlur(tube, (0, 0), small_w * 0.012) * 3.0
+            + cv2.GaussianBlur(tube, (0, 0), small_w * 0.05) * 6.0
+        )
         rgb = _rgb(colour)
         glow += halo[..., None] * rgb[None, None, :] + tube[..., None] * (0.6 + 0.4 * rgb)[None, None, :]
     return cv2.resize(glow, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -102,8 +148,14 @@ def _upsample(mask: np.ndarray, height: int, width: int, blur: float) -> np.ndar
     return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def window_light(rng: np.random.Generator, height: int, width: int, junction: float | None, light_angle: float,
-                 softness: float) -> np.ndarray:
+def window_light(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    junction: float | None,
+    light_angle: float,
+    softness: float,
+) -> np.ndarray:
     """(H, W) in [0, 1]: sunlit window panes thrown on the wall (and floor), sheared away from the
     light. ``junction`` None is a flat lay (one plane)."""
     mask, scale = _mask_canvas(height, width)
@@ -121,25 +173,23 @@ def window_light(rng: np.random.Generator, height: int, width: int, junction: fl
             corners = np.asarray([[x0, y0], [x0 + pane_w, y0], [x0 + pane_w, y0 + pane_h], [x0, y0 + pane_h]])
             corners[:, 0] += (corners[:, 1] - top) * shear
             cv2.fillPoly(mask, [np.round(corners * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
-    if junction is not None:
-        floor_top = junction * scale
-        patch_w = columns * (pane_w + gap)
-        x0 = left + (floor_top - top) * shear - light_x * small_w * 0.1
-        corners = np.asarray([[x0, floor_top + 2], [x0 + patch_w, floor_top + 2],
-                              [x0 + patch_w * 1.6 - light_x * small_w * 0.2, small_h],
-                              [x0 - patch_w * 0.2 - light_x * small_w * 0.2, small_h]])
-        cv2.fillPoly(mask, [np.round(corners * 4).astype(np.int32)], 0.7, lineType=cv2.LINE_AA, shift=2)
     return _upsample(mask, height, width, small_w * (0.004 + 0.02 * softness))
 
 
-def plant_shadows(rng: np.random.Generator, height: int, width: int, light_angle: float, softness: float) -> np.ndarray:
+def plant_shadows(
+    rng: np.random.Generator, height: int, width: int, light_angle: float, softness: float
+) -> np.ndarray:
     """(H, W) in [0, 1]: dappled shadows of leafy branches reaching in from the light's side."""
     mask, _ = _mask_canvas(height, width)
     small_h, small_w = mask.shape
     light_x, light_y = light_direction(light_angle)
     for _ in range(int(rng.integers(2, 4))):
-        start = np.asarray([small_w * (0.5 + light_x * 0.62) + rng.uniform(-0.2, 0.2) * small_w,
-                            small_h * (0.5 + light_y * 0.62) + rng.uniform(-0.35, 0.35) * small_h])
+        start = np.asarray(
+            [
+                small_w * (0.5 + light_x * 0.62) + rng.uniform(-0.2, 0.2) * small_w,
+                small_h * (0.5 + light_y * 0.62) + rng.uniform(-0.35, 0.35) * small_h,
+            ]
+        )
         heading = math.atan2(-light_y, -light_x) + rng.uniform(-0.6, 0.6)
         length = small_w * rng.uniform(0.45, 0.8)
         steps = 9
@@ -147,13 +197,28 @@ def plant_shadows(rng: np.random.Generator, height: int, width: int, light_angle
             heading += rng.uniform(-0.18, 0.18)
             point = start + np.asarray([math.cos(heading), math.sin(heading)]) * length * step / steps
             nxt = start + np.asarray([math.cos(heading), math.sin(heading)]) * length * (step + 1) / steps
-            cv2.line(mask, tuple(np.round(point).astype(int)), tuple(np.round(nxt).astype(int)), 1.0,
-                     max(1, round(small_w * 0.006)), lineType=cv2.LINE_AA)
+            cv2.line(
+                mask,
+                tuple(np.round(point).astype(int)),
+                tuple(np.round(nxt).astype(int)),
+                1.0,
+                max(1, round(small_w * 0.006)),
+                lineType=cv2.LINE_AA,
+            )
             for side in (-1, 1):
                 leaf_angle = heading + side * rng.uniform(0.5, 1.1)
                 leaf_len = small_w * rng.uniform(0.045, 0.09) * (1.0 - 0.4 * step / steps)
                 centre = point + np.asarray([math.cos(leaf_angle), math.sin(leaf_angle)]) * leaf_len
                 axes = (max(1, round(leaf_len)), max(1, round(leaf_len * rng.uniform(0.3, 0.45))))
-                cv2.ellipse(mask, tuple(np.round(centre).astype(int)), axes, math.degrees(leaf_angle), 0, 360, 1.0, -1,
-                            lineType=cv2.LINE_AA)
+                cv2.ellipse(
+                    mask,
+                    tuple(np.round(centre).astype(int)),
+                    axes,
+                    math.degrees(leaf_angle),
+                    0,
+                    360,
+                    1.0,
+                    -1,
+                    lineType=cv2.LINE_AA,
+                )
     return _upsample(mask, height, width, small_w * (0.006 + 0.025 * softness))

@@ -105,7 +105,9 @@ def to_hls(rgb: RGB) -> tuple[float, float, float]:
 
 
 def from_hls(hue: float, lightness: float, saturation: float) -> RGB:
-    red, green, blue = colorsys.hls_to_rgb(hue % 1.0, min(1.0, max(0.0, lightness)), min(1.0, max(0.0, saturation)))
+    red, green, blue = colorsys.hls_to_rgb(
+        hue % 1.0, min(1.0, max(0.0, lightness)), min(1.0, max(0.0, saturation))
+    )
     return (round(red * 255), round(green * 255), round(blue * 255))
 
 
@@ -158,6 +160,7 @@ def luminance(rgb: RGB) -> float:
 
 def nearest_name(rgb: RGB) -> str:
     """The colour name closest to ``rgb`` (weighted RGB distance), for readable prompts."""
+
     def distance(candidate: RGB) -> float:
         mean_red = (rgb[0] + candidate[0]) / 2
         d_red, d_green, d_blue = rgb[0] - candidate[0], rgb[1] - candidate[1], rgb[2] - candidate[2]

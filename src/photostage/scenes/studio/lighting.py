@@ -32,7 +32,7 @@ class LightCharacter:
 
 LIGHTS: dict[str, LightCharacter] = {
     "soft": LightCharacter((1.0, 0.995, 0.985), 1.04, 0.78, 0.26, 0.75, 0.2, 1.0, 1.0, 1.0, 0.35),
-    "low_key": LightCharacter((1.0, 0.97, 0.92), 0.95, 0.14, 0.95, 0.36, 0.55, 1.12, 0.8, 1.0, 0.25),
+    "low_key": LightCharacter((1.0, 0.97, 0.92), 0.95, 0.2, 0.95, 0.36, 0.55, 1.12, 0.8, 1.0, 0.25),
     "sunlight": LightCharacter((1.0, 0.975, 0.92), 1.06, 0.66, 0.42, 0.9, 0.14, 1.06, 0.35, 1.1, 0.45),
     "golden_hour": LightCharacter((1.0, 0.86, 0.68), 1.02, 0.52, 0.55, 0.7, 0.32, 1.05, 0.6, 1.0, 0.5),
     "neon": LightCharacter((0.92, 0.88, 1.0), 0.85, 0.16, 0.5, 0.45, 0.5, 1.1, 0.8, 0.85, 0.55),
@@ -45,7 +45,9 @@ def light_direction(light_angle: float) -> tuple[float, float]:
     return math.sin(radians), -math.cos(radians)
 
 
-def _pool(height: int, width: int, centre: tuple[float, float], radius_x: float, radius_y: float) -> np.ndarray:
+def _pool(
+    height: int, width: int, centre: tuple[float, float], radius_x: float, radius_y: float
+) -> np.ndarray:
     """exp(-r²) elliptical pool as an outer product of two 1-D Gaussians: (H, W)."""
     cols = np.exp(-(((np.arange(width, dtype=np.float32) - centre[0]) / radius_x) ** 2))
     rows = np.exp(-(((np.arange(height, dtype=np.float32) - centre[1]) / radius_y) ** 2))
@@ -78,8 +80,8 @@ def front_light(
     """Light on a front-view set: a key pool behind the product, falloff up the wall and toward the
     camera, a darker wall/floor corner (``corner_shadow`` 0 for a seamless sweep), vignette."""
     light_x, _ = light_direction(light_angle)
-    centre = (product_x + light_x * width * 0.18, junction + (base - junction) * 0.35)
-    pool = _pool(height, width, centre, character.pool * width, character.pool * width * 0.75)
+    centre = (product_x + light_x * width * 0.18, junction - 0.04 * height)
+    pool = _pool(height, width, centre, character.pool * width, character.pool * width * 0.9)
     field = character.ambient + character.key * pool
     rows = np.arange(height, dtype=np.float32)[:, None]
     wall_fall = 1.0 - 0.22 * np.clip(1.0 - rows / max(junction, 1.0), 0.0, 1.0) ** 1.5
@@ -93,8 +95,13 @@ def front_light(
     return (field * character.exposure).astype(np.float32)
 
 
-def top_light(character: LightCharacter, height: int, width: int, product_centre: tuple[float, float],
-              light_angle: float) -> np.ndarray:
+def top_light(
+    character: LightCharacter,
+    height: int,
+    width: int,
+    product_centre: tuple[float, float],
+    light_angle: float,
+) -> np.ndarray:
     """Light on a flat lay: a gradient from the light's side, a soft pool around the product, vignette."""
     light_x, light_y = light_direction(light_angle)
     cols = ((np.arange(width, dtype=np.float32) + 0.5) / width - 0.5)[None, :]
@@ -102,7 +109,9 @@ def top_light(character: LightCharacter, height: int, width: int, product_centre
     gradient = 1.0 + 0.22 * (cols * light_x + rows * light_y)
     centre = (product_centre[0] + light_x * width * 0.12, product_centre[1] + light_y * height * 0.12)
     pool = _pool(height, width, centre, character.pool * width * 1.1, character.pool * height * 1.1)
-    field = (character.ambient + character.key * pool) * gradient * _vignette(height, width, character.vignette)
+    field = (
+        (character.ambient + character.key * pool) * gradient * _vignette(height, width, character.vignette)
+    )
     return (field * character.exposure).astype(np.float32)
 
 

@@ -46,7 +46,9 @@ def _lerp_colours(weight: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.n
     return low[None, None, :] + weight[..., None] * (high - low)[None, None, :]
 
 
-def _fine(rng: np.random.Generator, request: MaterialRequest, feature_px: float, stretch: float = 1.0) -> np.ndarray:
+def _fine(
+    rng: np.random.Generator, request: MaterialRequest, feature_px: float, stretch: float = 1.0
+) -> np.ndarray:
     """High-frequency detail (pores, fibres, grain) whose strength follows the quality's detail."""
     octaves = max(1, request.quality.octaves - 3)
     return noise.fractal(rng, request.height, request.width, feature_px, octaves, 0.6, stretch) * np.float32(
@@ -70,7 +72,9 @@ def paper(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
 
 def plaster(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     """Limewash/Venetian plaster: cloudy tonal variation and trowel strokes."""
-    clouds = noise.fractal(rng, request.height, request.width, request.unit * 2.5, request.quality.octaves, 0.55)
+    clouds = noise.fractal(
+        rng, request.height, request.width, request.unit * 2.5, request.quality.octaves, 0.55
+    )
     strokes = noise.fractal(rng, request.height, request.width, request.unit * 0.7, 3, 0.5, stretch=2.5)
     shade = 1.0 + 0.16 * clouds + 0.05 * strokes + 0.03 * _fine(rng, request, 2.0)
     return _tinted(shade, request.colour)
@@ -89,16 +93,25 @@ def concrete(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
 
 
 def stone(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
-    """Natural stone (slate/granite/travertine): soft strata plus a granular, multi-tone speckle."""
-    height, width = request.height, request.width
-    strata = noise.fractal(rng, height, width, request.unit * 1.5, request.quality.octaves, 0.55, stretch=4.0)
-    body = noise.fractal(rng, height, width, request.unit * 2.5, request.quality.octaves, 0.55)
-    grains = noise.value_noise(rng, height, width, height / 1.8, width / 1.8) - np.float32(0.5)
-    grains *= np.float32(request.quality.detail)
-    shade = 1.0 + 0.18 * strata + 0.16 * body + 0.16 * grains
+    """Natural stone (travertine/limestone/slate): soft bands, tonal clouds, sparse pits, fine grain."""
+    height, width, octaves = request.height, request.width, request.quality.octaves
+    bands = noise.fractal(rng, height, width, request.unit * 1.2, octaves, 0.5, stretch=5.0)
+    bend = noise.fractal(rng, height, width, request.unit * 3.0, 2)
+    bands = noise.warp(bands, bend, bend * 0.3, request.unit * 0.8)
+    clouds = noise.fractal(rng, height, width, request.unit * 2.5, octaves, 0.55)
+    pits = noise.value_noise(rng, height, width, height / 3.0, width / 3.0)
+    pit_mask = np.clip((pits - 0.9) * 8.0, 0.0, 1.0) * np.float32(request.quality.detail)
+    grain = _fine(rng, request, 1.5)
+    shade = 1.0 + 0.22 * bands + 0.14 * clouds + 0.05 * grain - 0.16 * pit_mask
     albedo = _tinted(shade, request.colour)
-    warm = np.clip(grains, 0.0, None)[..., None] * np.asarray([0.05, 0.02, -0.02], np.float32)
+    warm = np.clip(bands, 0.0, None)[..., None] * np.asarray([0.04, 0.015, -0.02], np.float32)
     return albedo + warm
+
+
+def _vein_profile(sharpness: float) -> np.ndarray:
+    """One period of a vein across its phase: exp(-sharpness·|sin(π·phase)|), as a lookup table."""
+    phase = np.linspace(0.0, 1.0, 1024, endpoint=False, dtype=np.float32)
+    return np.exp(-np.abs(np.sin(phase * np.float32(math.pi))) * np.float32(sharpness)).astype(np.float32)
 
 
 def marble(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
@@ -110,20 +123,33 @@ def marble(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
 
     xs, ys = noise.pixel_grid(height, width)
     angle = float(rng.uniform(0.35, 1.2)) * (1 if rng.random() < 0.5 else -1)
-    along = (xs * np.float32(math.cos(angle)) + ys * np.float32(math.sin(angle))) / np.float32(request.unit * 1.8)
+    along = (xs * np.float32(math.cos(angle)) + ys * np.float32(math.sin(angle))) / np.float32(
+        request.unit * 1.8
+    )
     turbulence = noise.fractal(rng, height, width, request.unit * 2.2, octaves, 0.55)
     wobble = noise.fractal(rng, height, width, request.unit * 0.8, octaves, 0.5)
     phase = along + turbulence * np.float32(2.4) + wobble * np.float32(0.4)
-    soft = np.exp(-np.abs(np.sin(phase * np.float32(math.pi))) * np.float32(5.0))
+    soft = noise.periodic(phase, _vein_profile(5.0))
     fade = np.clip(noise.fractal(rng, height, width, request.unit * 2.5, 3) * 2.5 + 0.65, 0.0, 1.0)
     thin_phase = along * np.float32(1.7) + turbulence * np.float32(4.5) + wobble * np.float32(1.4)
-    thin = np.exp(-np.abs(np.sin(thin_phase * np.float32(math.pi))) * np.float32(32.0))
+    thin = noise.periodic(thin_phase, _vein_profile(32.0))
     thin_fade = np.clip(noise.fractal(rng, height, width, request.unit * 1.5, 3) * 4.0 + 0.1, 0.0, 1.0)
     clouds = noise.fractal(rng, height, width, request.unit * 1.8, octaves, 0.55)
-    veins = np.clip(soft * fade * 0.7 + thin * thin_fade * np.float32(0.8 * request.quality.detail)
-                    + np.clip(clouds, 0, None) * 0.35, 0.0, 1.0)
+    veins = np.clip(
+        soft * fade * 0.7
+        + thin * thin_fade * np.float32(0.8 * request.quality.detail)
+        + np.clip(clouds, 0, None) * 0.35,
+        0.0,
+        1.0,
+    )
     body = _tinted(1.0 + 0.04 * clouds, request.colour)
     return body + veins[..., None] * (vein_colour - base)[None, None, :]
+
+
+def _ring_profile() -> np.ndarray:
+    """One period of wood grain across the rings: late wood is a narrow dark band."""
+    phase = np.linspace(0.0, 1.0, 1024, endpoint=False, dtype=np.float32)
+    return np.power((np.sin(phase * np.float32(2 * math.pi)) + 1.0) * 0.5, 2.5).astype(np.float32)
 
 
 def wood(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
@@ -138,13 +164,16 @@ def wood(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     count = int(plank_index.max()) + 2
     plank_phase = rng.uniform(0, 50, count).astype(np.float32)
     plank_tone = rng.uniform(-0.09, 0.09, count).astype(np.float32)
-    rings = np.sin((xs / ring_px + drift * 3.0 + plank_phase[plank_index]) * np.float32(2 * math.pi))
-    rings = np.power((rings + 1.0) * 0.5, np.float32(2.5))
-    fibres = noise.fractal(rng, width, height, 3.0, 2, 0.6, stretch=12.0).T * np.float32(request.quality.detail)
+    rings = noise.periodic(
+        xs / np.float32(ring_px) + drift * np.float32(3.0) + plank_phase[plank_index], _ring_profile()
+    )
+    fibres = noise.fractal(rng, width, height, 3.0, 2, 0.6, stretch=12.0).T * np.float32(
+        request.quality.detail
+    )
     joint_rows = rng.uniform(0, height, count).astype(np.float32)
     joint = np.clip(1.4 - np.abs(ys - joint_rows[plank_index]), 0.0, 1.0)
-    edge = np.clip(1.5 - np.abs(((xs + 0.5) % plank_px) - 0.5), 0.0, 1.0)
-    shade = 1.0 + plank_tone[plank_index] - 0.2 * rings + 0.12 * fibres - 0.35 * np.maximum(edge, joint)
+    edge = np.clip(1.0 - np.abs(((xs + 0.5) % plank_px) - 0.5), 0.0, 1.0)
+    shade = 1.0 + plank_tone[plank_index] - 0.2 * rings + 0.12 * fibres - 0.22 * np.maximum(edge, joint)
     albedo = _tinted(shade, request.colour)
     return albedo + (rings * np.float32(-0.04))[..., None] * np.asarray([0.0, 0.3, 0.6], np.float32)
 
@@ -155,8 +184,8 @@ def terrazzo(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     matrix = 1.0 + 0.03 * noise.fractal(rng, height, width, request.unit, 3) + 0.04 * _fine(rng, request, 1.5)
     albedo = _tinted(matrix, request.colour).astype(np.float32)
     chip_colours = [request.accents[0], request.accents[1], (235, 235, 230), (90, 90, 92), (200, 120, 96)]
-    chip_px = request.unit * 0.16
-    count = int(height * width / (chip_px * chip_px) * 0.28)
+    chip_px = request.unit * 0.09
+    count = int(height * width / (chip_px * chip_px) * 0.15)
     centres = rng.uniform(0, 1, (count, 2)) * np.asarray([width, height])
     radii = chip_px * np.exp(rng.normal(0.0, 0.45, count)) * 0.5
     choice = rng.integers(0, len(chip_colours), count)
@@ -167,7 +196,9 @@ def terrazzo(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     polygons = np.round((points + centres[:, None, :]) * 4).astype(np.int32)  # 2 fractional bits
     layer = np.ascontiguousarray(albedo)
     for index in range(count):
-        tone = np.asarray(chip_colours[int(choice[index])], np.float32) / 255.0 * float(rng.uniform(0.9, 1.05))
+        tone = (
+            np.asarray(chip_colours[int(choice[index])], np.float32) / 255.0 * float(rng.uniform(0.9, 1.05))
+        )
         cv2.fillPoly(layer, [polygons[index]], tone.tolist(), lineType=cv2.LINE_AA, shift=2)
     return layer
 
@@ -199,7 +230,7 @@ def sand(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     ripple = np.sin(phase * np.float32(2 * math.pi))
     relief = np.cos(phase * np.float32(2 * math.pi)) * 0.5 + ripple * 0.5  # asymmetric crest
     dunes = noise.fractal(rng, height, width, request.unit * 4.0, octaves, 0.5)
-    grains = (noise.value_noise(rng, height, width, height / 1.5, width / 1.5) - np.float32(0.5))
+    grains = noise.value_noise(rng, height, width, height / 1.5, width / 1.5) - np.float32(0.5)
     grains *= np.float32(request.quality.detail)
     shade = 1.0 + 0.07 * relief + 0.12 * dunes + 0.18 * grains
     albedo = _tinted(shade, request.colour)
@@ -276,8 +307,12 @@ def render_material(name: str, rng: np.random.Generator, request: MaterialReques
     if factor <= 1.0:
         return np.clip(function(rng, request), 0.0, 1.0).astype(np.float32)
     large = MaterialRequest(
-        height=round(request.height * factor), width=round(request.width * factor), colour=request.colour,
-        unit=request.unit * factor, quality=request.quality, accents=request.accents,
+        height=round(request.height * factor),
+        width=round(request.width * factor),
+        colour=request.colour,
+        unit=request.unit * factor,
+        quality=request.quality,
+        accents=request.accents,
     )
     albedo = np.clip(function(rng, large), 0.0, 1.0).astype(np.float32)
     return cv2.resize(albedo, (request.width, request.height), interpolation=cv2.INTER_AREA)

@@ -37,12 +37,20 @@ MATERIAL_COLOURS: dict[str, RGB] = {
 
 # How much of the scene a material mirrors (glossy floors show the product's reflection).
 MATERIAL_GLOSS: dict[str, float] = {
-    "glass": 0.55, "mirror": 0.8, "water": 0.45, "marble": 0.16, "tiles": 0.12,
+    "glass": 0.55,
+    "mirror": 0.8,
+    "water": 0.45,
+    "marble": 0.16,
+    "tiles": 0.12,
 }
 
 # The direction the key light comes from, per lighting (degrees clockwise from the top).
 LIGHT_ANGLES: dict[str, float] = {
-    "soft": 318.0, "low_key": 335.0, "sunlight": 300.0, "golden_hour": 284.0, "neon": 340.0,
+    "soft": 302.0,
+    "low_key": 318.0,
+    "sunlight": 296.0,
+    "golden_hour": 282.0,
+    "neon": 330.0,
 }
 
 _DEFAULT_FRONT_SURFACES = ("paper", "concrete", "plaster", "wood", "stone")
@@ -87,7 +95,9 @@ class _Wishes:
     avoided_colours: tuple[RGB, ...]
 
     def said(self, family: str) -> str | None:
-        return next((value for value in self.terms.values(family) if (family, value) not in self.avoided), None)
+        return next(
+            (value for value in self.terms.values(family) if (family, value) not in self.avoided), None
+        )
 
     def allowed(self, family: str, value: str) -> bool:
         return (family, value) not in self.avoided
@@ -122,7 +132,11 @@ def _backdrop(wishes: _Wishes, lighting: str, rng: np.random.Generator) -> str:
         return explicit
     if wishes.terms.wall is not None or wishes.terms.wall_colour is not None:
         return "wall"
-    if wishes.wants("overlay", "bokeh") and wishes.allowed("backdrop", "bokeh") and lighting in ("low_key", "neon"):
+    if (
+        wishes.wants("overlay", "bokeh")
+        and wishes.allowed("backdrop", "bokeh")
+        and lighting in ("low_key", "neon")
+    ):
         return "bokeh"
     hint = wishes.said("backdrop_hint")
     if hint is not None:
@@ -194,7 +208,10 @@ def _avoid(colour: RGB, avoided: tuple[RGB, ...]) -> RGB:
     """Move a colour away from any colour the negative prompt names."""
     for bad in avoided:
         if colours.chroma(bad) < 0.12:  # a neutral: move the lightness away from it
-            if abs(colours.luminance(colour) - colours.luminance(bad)) < 0.25 and colours.chroma(colour) < 0.2:
+            if (
+                abs(colours.luminance(colour) - colours.luminance(bad)) < 0.25
+                and colours.chroma(colour) < 0.2
+            ):
                 target = 0.3 if colours.luminance(bad) > 0.5 else 0.85
                 colour = colours.with_lightness(colour, target)
         elif colours.hue_distance(colour, bad) < 0.09:
@@ -202,24 +219,28 @@ def _avoid(colour: RGB, avoided: tuple[RGB, ...]) -> RGB:
     return colour
 
 
-def _wall_colour(wishes: _Wishes, wall: str, main: RGB | None, strength: float, lighting: str,
-                 rng: np.random.Generator) -> RGB:
+def _wall_colour(
+    wishes: _Wishes, wall: str, main: RGB | None, strength: float, lighting: str, rng: np.random.Generator
+) -> RGB:
     if wishes.terms.wall_colour is not None:
         base = wishes.terms.wall_colour
     elif main is not None:
         natural = MATERIAL_COLOURS.get(wall, MATERIAL_COLOURS["paint"])
-        base = colours.mix(natural, main, strength if wall in ("paint", "paper", "plaster") else strength * 0.6)
+        base = colours.mix(
+            natural, main, strength if wall in ("paint", "paper", "plaster") else strength * 0.6
+        )
     else:
         natural = MATERIAL_COLOURS.get(wall, MATERIAL_COLOURS["paint"])
         base = colours.mix(natural, _NEUTRAL_WALLS[int(rng.integers(len(_NEUTRAL_WALLS)))], 0.5)
     base = colours.lighten(base, wishes.terms.wall_tone)
     if lighting in ("low_key", "neon") and wishes.terms.wall_colour is None and main is None:
-        base = colours.with_lightness(base, 0.16 if lighting == "low_key" else 0.1)
+        base = colours.with_lightness(base, 0.34 if lighting == "low_key" else 0.12)
     return base
 
 
-def _surface_colour(wishes: _Wishes, surface: str, main: RGB | None, strength: float, moods: frozenset[str],
-                    wall_colour: RGB) -> RGB:
+def _surface_colour(
+    wishes: _Wishes, surface: str, main: RGB | None, strength: float, moods: frozenset[str], wall_colour: RGB
+) -> RGB:
     natural = MATERIAL_COLOURS.get(surface, MATERIAL_COLOURS["paper"])
     if wishes.terms.surface_colour is not None:
         base = wishes.terms.surface_colour
@@ -293,9 +314,9 @@ def plan_scene(
     wishes = _Wishes(
         terms=terms,
         avoided=terms.avoided | frozenset(negative.facts) | _negative_materials(negative),
-        avoided_colours=terms.avoided_colours + negative.colours + tuple(
-            colour for colour in (negative.surface_colour, negative.wall_colour) if colour is not None
-        ),
+        avoided_colours=terms.avoided_colours
+        + negative.colours
+        + tuple(colour for colour in (negative.surface_colour, negative.wall_colour) if colour is not None),
     )
     view = _view(requested_view, wishes)
     lighting = _lighting(wishes, wishes.said("backdrop"))
@@ -306,8 +327,10 @@ def plan_scene(
     main, strength = _main_colour(spec_colour, wishes)
     if main is not None:
         main = _avoid(_apply_moods(main, moods, lighting), wishes.avoided_colours)
-    wall_colour = _avoid(_apply_moods(_wall_colour(wishes, wall, main, strength, lighting, rng), moods, lighting),
-                         wishes.avoided_colours)
+    wall_colour = _avoid(
+        _apply_moods(_wall_colour(wishes, wall, main, strength, lighting, rng), moods, lighting),
+        wishes.avoided_colours,
+    )
     surface_colour = _avoid(
         _apply_moods(_surface_colour(wishes, surface, main, strength, moods, wall_colour), moods, lighting),
         wishes.avoided_colours,
@@ -324,10 +347,11 @@ def plan_scene(
         wall_colour=wall_colour,
         accents=_accents(main, wall_colour, lighting, wishes),
         light_angle=_light_angle(lighting, light_angle, rng),
-        window_light=wishes.wants("overlay", "window") or (lighting == "sunlight" and rng.random() < 0.4
-                                                           and wishes.allowed("overlay", "window")),
+        window_light=wishes.wants("overlay", "window")
+        or (lighting == "sunlight" and rng.random() < 0.4 and wishes.allowed("overlay", "window")),
         plant_shadows=wishes.wants("overlay", "plants"),
-        bokeh_lights=(wishes.wants("overlay", "bokeh") or backdrop == "bokeh") and wishes.allowed("overlay", "bokeh"),
+        bokeh_lights=(wishes.wants("overlay", "bokeh") or backdrop == "bokeh")
+        and wishes.allowed("overlay", "bokeh"),
         closeup=closeup,
         depth_of_field=_depth_of_field(wishes, view, closeup),
         gloss=_gloss(wishes, surface, lighting),

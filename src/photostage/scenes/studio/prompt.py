@@ -136,7 +136,23 @@ def _items(tokens: list[str]) -> tuple[list[_Item], list[_Item]]:
             item = _Item(item.phrase, item.facts, item.colour, tone)
             (negated if negating else affirmed).append(item)
         index += consumed
-    return affirmed, negated
+    return _merge_colours(affirmed), _merge_colours(negated)
+
+
+def _merge_colours(items: list[_Item]) -> list[_Item]:
+    """Adjacent colour words name one colour ("sage green", "navy blue"): the first word is the
+    specific shade, the second the family it leans to."""
+    merged: list[_Item] = []
+    for item in items:
+        previous = merged[-1] if merged else None
+        if item.colour is not None and previous is not None and previous.colour is not None:
+            shade = colours.mix(previous.colour, item.colour, 0.25)
+            merged[-1] = _Item(
+                f"{previous.phrase} {item.phrase}", previous.facts, shade, previous.tone or item.tone
+            )
+        else:
+            merged.append(item)
+    return merged
 
 
 def _place_after(items: list[_Item], position: int) -> str | None:
@@ -272,7 +288,9 @@ def look_of(product_rgba: np.ndarray) -> ProductLook | None:
     accent: RGB = max(clusters, key=lambda pair: colours.chroma(pair[0]) * (pair[1] ** 0.25))[0]
     _, lightness, saturation = colours.to_hls(dominant)
     aspect = (ys.max() - ys.min() + 1) / (xs.max() - xs.min() + 1)
-    return ProductLook(dominant, accent, lightness, saturation * colours.chroma(dominant) ** 0.5, float(aspect))
+    return ProductLook(
+        dominant, accent, lightness, saturation * colours.chroma(dominant) ** 0.5, float(aspect)
+    )
 
 
 def _surface_for(look: ProductLook, avoided: frozenset[Fact]) -> str:
@@ -312,14 +330,21 @@ def describe_product(product_rgba: np.ndarray, guidelines: str | None) -> str:
     look = look_of(product_rgba)
     clauses: list[str] = [guidelines.strip()] if guidelines and guidelines.strip() else []
     if look is None:
-        return ", ".join([*clauses, "soft studio lighting, seamless white sweep, professional product photography"])
+        return ", ".join(
+            [*clauses, "soft studio lighting, seamless white sweep, professional product photography"]
+        )
     flat = look.aspect < 0.6
     view = guide.first("view") or ("top" if flat else "front")
     backdrop_name, mood = _palette_for(look)
     surface = guide.surface or _surface_for(look, guide.avoided)
     if guide.surface is None:
         clauses.append(f"on a {surface} surface" if view == "top" else f"on a {surface} table")
-    if view == "front" and guide.wall is None and guide.first("backdrop") is None and guide.wall_colour is None:
+    if (
+        view == "front"
+        and guide.wall is None
+        and guide.first("backdrop") is None
+        and guide.wall_colour is None
+    ):
         clauses.append(f"{backdrop_name} wall background")
     if not guide.colours and not guide.values("mood"):
         clauses.append(f"{mood} palette")

@@ -27,7 +27,7 @@ class Quality:
 _BY_PREFERENCE: dict[str, Quality] = {
     "fast": Quality(octaves=4, detail=0.6, work_scale=0.5, supersample=1.0, blur_downscale=4, grain=2.0),
     "optimal": Quality(octaves=5, detail=0.8, work_scale=0.5, supersample=1.0, blur_downscale=4, grain=2.4),
-    "best": Quality(octaves=6, detail=1.0, work_scale=1.0, supersample=1.25, blur_downscale=2, grain=2.4),
+    "best": Quality(octaves=6, detail=1.0, work_scale=0.7, supersample=1.3, blur_downscale=3, grain=2.4),
 }
 
 DEFAULT_STEPS = 25

@@ -76,7 +76,9 @@ def _product_extent(job: RenderJob) -> tuple[float, float, float, float] | None:
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def front_geometry(plan: ScenePlan, job: RenderJob, work: WorkCanvas, guide: TemplateGuide | None) -> Geometry:
+def front_geometry(
+    plan: ScenePlan, job: RenderJob, work: WorkCanvas, guide: TemplateGuide | None
+) -> Geometry:
     """Place the junction above the product's base, so the product stands on the floor."""
     height, width = work.height, work.width
     extent = _product_extent(job)
@@ -91,18 +93,18 @@ def front_geometry(plan: ScenePlan, job: RenderJob, work: WorkCanvas, guide: Tem
     if guide is not None and guide.horizon is not None:
         junction = guide.horizon * height
     junction = float(min(max(junction, 0.06 * height), base - 0.03 * height))
-    if plan.backdrop in _SKIES:
-        camera_height = 0.55
-    else:
-        camera_height = 2.6 if plan.closeup else 1.7
+    # How high the camera is above the floor, relative to the visible floor depth (low = strong convergence).
+    camera_height = 0.55 if plan.backdrop in _SKIES else (2.6 if plan.closeup else 1.7)
     vanishing = junction - max(height - junction, 0.05 * height) * camera_height
     return Geometry(height, width, base, junction, vanishing, product_x, product_h)
 
 
-def _request(plan: ScenePlan, height: int, width: int, colour: colours.RGB, unit: float,
-             quality: Quality) -> MaterialRequest:
-    return MaterialRequest(height=height, width=width, colour=colour, unit=unit, quality=quality,
-                           accents=plan.accents)
+def _request(
+    plan: ScenePlan, height: int, width: int, colour: colours.RGB, unit: float, quality: Quality
+) -> MaterialRequest:
+    return MaterialRequest(
+        height=height, width=width, colour=colour, unit=unit, quality=quality, accents=plan.accents
+    )
 
 
 def _floor_albedo(plan: ScenePlan, geo: Geometry, quality: Quality, rng: np.random.Generator) -> np.ndarray:
@@ -111,18 +113,25 @@ def _floor_albedo(plan: ScenePlan, geo: Geometry, quality: Quality, rng: np.rand
     ratio = (geo.height - geo.vanishing) / max(geo.junction - geo.vanishing, 1e-3)
     tex_h = max(8, round(tex_w * min(1.6, 0.35 * ratio)))
     unit = tex_w / (3.6 if plan.closeup else 5.5)
-    albedo = render_material(plan.surface, rng, _request(plan, tex_h, tex_w, plan.surface_colour, unit, quality))
+    albedo = render_material(
+        plan.surface, rng, _request(plan, tex_h, tex_w, plan.surface_colour, unit, quality)
+    )
     far_w = geo.width * 1.3
     near_w = far_w * ratio
     centre = geo.width / 2
     source = np.float32([[0, 0], [tex_w, 0], [tex_w, tex_h], [0, tex_h]])
-    target = np.float32([
-        [centre - far_w / 2, geo.junction], [centre + far_w / 2, geo.junction],
-        [centre + near_w / 2, geo.height], [centre - near_w / 2, geo.height],
-    ])
+    target = np.float32(
+        [
+            [centre - far_w / 2, geo.junction],
+            [centre + far_w / 2, geo.junction],
+            [centre + near_w / 2, geo.height],
+            [centre - near_w / 2, geo.height],
+        ]
+    )
     homography = cv2.getPerspectiveTransform(source, target)
-    return cv2.warpPerspective(albedo, homography, (geo.width, geo.height), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpPerspective(
+        albedo, homography, (geo.width, geo.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
 
 
 def _cove_weight(plan: ScenePlan, geo: Geometry) -> np.ndarray:
@@ -133,40 +142,61 @@ def _cove_weight(plan: ScenePlan, geo: Geometry) -> np.ndarray:
     return (weight * weight * (3.0 - 2.0 * weight)).astype(np.float32)
 
 
-def _lit_front(plan: ScenePlan, geo: Geometry, quality: Quality, character: LightCharacter,
-               rng: np.random.Generator, softness: float) -> np.ndarray:
+def _lit_front(
+    plan: ScenePlan,
+    geo: Geometry,
+    quality: Quality,
+    character: LightCharacter,
+    rng: np.random.Generator,
+    softness: float,
+) -> np.ndarray:
     """Albedo × light for the whole front-view set (the sky, if any, is emissive)."""
     floor = _floor_albedo(plan, geo, quality, rng)
     sky_backdrop = plan.backdrop in _SKIES
     corner = 0.0 if plan.backdrop == "sweep" or sky_backdrop else 0.16
-    field = lighting.front_light(character, geo.height, geo.width, geo.junction, geo.base, geo.product_x,
-                                 plan.light_angle, corner)
+    field = lighting.front_light(
+        character, geo.height, geo.width, geo.junction, geo.base, geo.product_x, plan.light_angle, corner
+    )
     field = _gobos(plan, field, rng, geo.junction, softness)
     weight = _cove_weight(plan, geo)
     if sky_backdrop:
         horizon = max(1, round(geo.junction))
-        sky = backdrops.sky(rng, geo.height, geo.width, horizon, plan.backdrop == "sunset", plan.light_angle,
-                            quality.octaves)
+        sky = backdrops.sky(
+            rng, geo.height, geo.width, horizon, plan.backdrop == "sunset", plan.light_angle, quality.octaves
+        )
         ground = lighting.lit(floor, field, character)
-        haze = np.exp(-np.clip(np.arange(geo.height, dtype=np.float32) - geo.junction, 0, None)
-                      / (0.06 * geo.height))[:, None, None] * 0.6
+        haze = (
+            np.exp(
+                -np.clip(np.arange(geo.height, dtype=np.float32) - geo.junction, 0, None)
+                / (0.06 * geo.height)
+            )[:, None, None]
+            * 0.6
+        )
         ground = ground + (sky[horizon - 1 : horizon] - ground) * haze
         return sky * (1.0 - weight) + ground * weight
     wall_rows = min(geo.height, int(math.ceil(geo.junction + 0.1 * geo.height)) + 2)
-    wall = render_material(plan.wall, rng, _request(plan, wall_rows, geo.width, plan.wall_colour,
-                                                    geo.width / (4.0 if plan.closeup else 6.0), quality))
+    wall = render_material(
+        plan.wall,
+        rng,
+        _request(
+            plan, wall_rows, geo.width, plan.wall_colour, geo.width / (4.0 if plan.closeup else 6.0), quality
+        ),
+    )
     albedo = floor.copy()
     albedo[:wall_rows] = wall * (1.0 - weight[:wall_rows]) + floor[:wall_rows] * weight[:wall_rows]
     image = lighting.lit(albedo, field, character)
     if plan.lighting == "neon":
-        image += albedo * lighting.coloured_side_lights(geo.height, geo.width, plan.accents[0], plan.accents[1], 0.9)
+        image += albedo * lighting.coloured_side_lights(
+            geo.height, geo.width, plan.accents[0], plan.accents[1], 0.9
+        )
         tubes = backdrops.neon_tubes(rng, geo.height, geo.width, round(geo.junction), plan.accents)
         image += tubes * (1.0 - weight)
     return image
 
 
-def _gobos(plan: ScenePlan, field: np.ndarray, rng: np.random.Generator, junction: float | None,
-           softness: float) -> np.ndarray:
+def _gobos(
+    plan: ScenePlan, field: np.ndarray, rng: np.random.Generator, junction: float | None, softness: float
+) -> np.ndarray:
     """Window light and plant shadows thrown across the set."""
     height, width = field.shape
     if plan.window_light:
@@ -178,7 +208,7 @@ def _gobos(plan: ScenePlan, field: np.ndarray, rng: np.random.Generator, junctio
     return field
 
 
-def _mirror_backdrop(image: np.ndarray, plan: ScenePlan, geo: Geometry) -> np.ndarray:
+def _mirror_backdrop(image: np.ndarray, plan: ScenePlan, geo: Geometry, quality: Quality) -> np.ndarray:
     """Glossy floors mirror the wall above the junction, fading toward the camera."""
     if plan.gloss <= 0.05:
         return image
@@ -188,8 +218,7 @@ def _mirror_backdrop(image: np.ndarray, plan: ScenePlan, geo: Geometry) -> np.nd
         return image
     mirrored = image[junction - depth : junction][::-1]
     roughness = (1.0 - plan.gloss) * 0.03 * geo.width
-    if roughness > 0.5:
-        mirrored = cv2.GaussianBlur(mirrored, (0, 0), roughness)
+    mirrored = _blur(np.ascontiguousarray(mirrored), roughness, quality.blur_downscale)
     rows = np.arange(depth, dtype=np.float32)[:, None, None]
     strength = plan.gloss * 0.55 * np.exp(-rows / (0.45 * max(geo.height - junction, 1)))
     floor = image[junction : junction + depth]
@@ -205,7 +234,9 @@ def _blur(image: np.ndarray, sigma: float, downscale: int) -> np.ndarray:
     factor = max(1, min(downscale, int(sigma // 1.5) or 1))
     if factor == 1:
         return cv2.GaussianBlur(image, (0, 0), sigma)
-    small = cv2.resize(image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA
+    )
     small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -219,7 +250,7 @@ def _depth_of_field(image: np.ndarray, plan: ScenePlan, geo: Geometry, quality: 
         sigma = max(sigma, 0.03 * geo.width)
     rows = np.arange(geo.height, dtype=np.float32)
     behind = np.clip((geo.base - rows) / max(geo.base - geo.junction, 1.0), 0.0, 1.0) ** 1.1
-    before = 0.35 * np.clip((rows - geo.base) / max(geo.height - geo.base, 1.0), 0.0, 1.0) ** 1.5
+    before = 0.2 * np.clip((rows - geo.base) / max(geo.height - geo.base, 1.0), 0.0, 1.0) ** 1.5
     weight = np.where(rows < geo.base, behind, before)[:, None, None].astype(np.float32)
     mid = _blur(image, sigma * 0.35, quality.blur_downscale)
     far = _blur(image, sigma, quality.blur_downscale)
@@ -228,7 +259,9 @@ def _depth_of_field(image: np.ndarray, plan: ScenePlan, geo: Geometry, quality: 
     return image + (mid - image) * near_half + (far - mid) * far_half
 
 
-def _bokeh_lights(image: np.ndarray, plan: ScenePlan, rng: np.random.Generator, rows: tuple[int, int]) -> np.ndarray:
+def _bokeh_lights(
+    image: np.ndarray, plan: ScenePlan, rng: np.random.Generator, rows: tuple[int, int]
+) -> np.ndarray:
     if not plan.bokeh_lights:
         return image
     height, width = image.shape[:2]
@@ -248,26 +281,46 @@ def _apply_structure(image: np.ndarray, guide: TemplateGuide | None) -> np.ndarr
     return image * (0.45 + 0.55 * np.clip(structure, 0.2, 3.0))[..., None]
 
 
-def render_front(plan: ScenePlan, quality: Quality, work: WorkCanvas, job: RenderJob, rng: np.random.Generator,
-                 character: LightCharacter, softness: float,
-                 guide: TemplateGuide | None) -> tuple[np.ndarray, Geometry]:
+def render_front(
+    plan: ScenePlan,
+    quality: Quality,
+    work: WorkCanvas,
+    job: RenderJob,
+    rng: np.random.Generator,
+    character: LightCharacter,
+    softness: float,
+    guide: TemplateGuide | None,
+) -> tuple[np.ndarray, Geometry]:
     geo = front_geometry(plan, job, work, guide)
     image = _lit_front(plan, geo, quality, character, rng, softness)
-    image = _mirror_backdrop(image, plan, geo)
+    image = _mirror_backdrop(image, plan, geo, quality)
     image = _depth_of_field(image, plan, geo, quality)
     image = _bokeh_lights(image, plan, rng, (0, max(2, round(geo.junction))))
     image = _apply_structure(image, guide)
     return lighting.grade(image.astype(np.float32), character.contrast), geo
 
 
-def render_top(plan: ScenePlan, quality: Quality, work: WorkCanvas, job: RenderJob, rng: np.random.Generator,
-               character: LightCharacter, softness: float, guide: TemplateGuide | None) -> np.ndarray:
+def render_top(
+    plan: ScenePlan,
+    quality: Quality,
+    work: WorkCanvas,
+    job: RenderJob,
+    rng: np.random.Generator,
+    character: LightCharacter,
+    softness: float,
+    guide: TemplateGuide | None,
+) -> np.ndarray:
     height, width = work.height, work.width
     unit = width / (3.2 if plan.closeup else 4.5)
-    albedo = render_material(plan.surface, rng, _request(plan, height, width, plan.surface_colour, unit, quality))
+    albedo = render_material(
+        plan.surface, rng, _request(plan, height, width, plan.surface_colour, unit, quality)
+    )
     extent = _product_extent(job)
-    centre = ((width / 2, height / 2) if extent is None else
-              ((extent[0] + extent[2]) / 2 * work.scale_x, (extent[1] + extent[3]) / 2 * work.scale_y))
+    centre = (
+        (width / 2, height / 2)
+        if extent is None
+        else ((extent[0] + extent[2]) / 2 * work.scale_x, (extent[1] + extent[3]) / 2 * work.scale_y)
+    )
     field = lighting.top_light(character, height, width, centre, plan.light_angle)
     field = _gobos(plan, field, rng, None, softness)
     image = lighting.lit(albedo, field, character)
@@ -284,15 +337,25 @@ def render_top(plan: ScenePlan, quality: Quality, work: WorkCanvas, job: RenderJ
 
 
 def to_canvas(image: np.ndarray, job: RenderJob, quality: Quality, rng: np.random.Generator) -> np.ndarray:
-    """Upsample the work image to the canvas and add fine film grain: (H, W, 3) uint8."""
-    if image.shape[:2] != (job.height, job.width):
-        image = cv2.resize(image, (job.width, job.height), interpolation=cv2.INTER_LINEAR)
-    grain = noise.uniform_grain(rng, job.height, job.width) * np.float32(quality.grain * 2.0)
-    image = image * np.float32(255.0) + grain[..., None]
-    return cv2.convertScaleAbs(image)
+    """Upsample the work image to the canvas and add fine film grain: (H, W, 3) uint8.
+
+    The upsample runs on 16-bit values (8 fractional bits) and the grain is added before the
+    final rounding, so gradients dither instead of banding; 16-bit OpenCV ops keep it cheap.
+    """
+    deep = (np.clip(image, 0.0, 1.0) * np.float32(255.0 * 256.0) + np.float32(0.5)).astype(np.uint16)
+    if deep.shape[:2] != (job.height, job.width):
+        deep = cv2.resize(deep, (job.width, job.height), interpolation=cv2.INTER_LINEAR)
+    amplitude = quality.grain * 256.0
+    table = np.round(np.linspace(0.0, 2.0 * amplitude, 256)).astype(np.uint16)
+    raw = np.frombuffer(rng.bytes(job.height * job.width * 3), np.uint8).reshape(job.height, job.width, 3)
+    deep = cv2.add(deep, cv2.LUT(raw, table))
+    deep = cv2.subtract(deep, np.full_like(deep, round(amplitude)))
+    return cv2.convertScaleAbs(deep, alpha=1.0 / 256.0)
 
 
-def reflect_product(background: np.ndarray, job: RenderJob, plan: ScenePlan, rng: np.random.Generator) -> np.ndarray:
+def reflect_product(
+    background: np.ndarray, job: RenderJob, plan: ScenePlan, rng: np.random.Generator
+) -> np.ndarray:
     """A faded, flipped copy of the product below its base line on glossy floors (in place)."""
     extent = _product_extent(job)
     if plan.gloss <= 0.05 or extent is None or plan.view != "front":
@@ -301,13 +364,15 @@ def reflect_product(background: np.ndarray, job: RenderJob, plan: ScenePlan, rng
     reach = min(y1 - y0, job.height - y1, max(4, int((y1 - y0) * (0.35 + 0.6 * plan.gloss))))
     if reach <= 1:
         return background
+    roughness = (1.0 - plan.gloss) * 0.012 * (y1 - y0)
+    pad = int(math.ceil(3.0 * roughness)) + 4  # room for the blur and ripples beyond the silhouette
+    x0, x1 = max(0, x0 - pad), min(job.width, x1 + pad)
     source = job.product.rgba[y1 - reach : y1, x0:x1][::-1].astype(np.float32)
     if plan.surface == "water":
         source = _ripple(source, rng)
     alpha = source[..., 3:4] / 255.0
     rows = np.arange(reach, dtype=np.float32)[:, None, None]
     alpha = alpha * (plan.gloss * 0.75 * np.exp(-rows / (0.22 * (y1 - y0) * (0.4 + plan.gloss))))
-    roughness = (1.0 - plan.gloss) * 0.012 * (y1 - y0)
     colour = source[..., :3]
     if roughness > 0.5:
         premultiplied = cv2.GaussianBlur(colour * alpha, (0, 0), roughness)
@@ -337,8 +402,14 @@ def shadow_layer(job: RenderJob, plan: ScenePlan, character: LightCharacter) -> 
         return None
     opacity = spec.opacity * character.shadow_opacity * (1.0 - 0.45 * plan.gloss)
     softness = float(np.clip(spec.softness * character.shadow_softness, 0.0, 1.0))
-    return shadows.shadow_density(job.product.alpha, job.product.box, "top" if plan.view == "top" else "front",
-                                  plan.light_angle, opacity, softness)
+    return shadows.shadow_density(
+        job.product.alpha,
+        job.product.box,
+        "top" if plan.view == "top" else "front",
+        plan.light_angle,
+        opacity,
+        softness,
+    )
 
 
 def shadow_tint(plan: ScenePlan) -> colours.RGB:
@@ -347,15 +418,25 @@ def shadow_tint(plan: ScenePlan) -> colours.RGB:
     return (round(base[0] * 0.16), round(base[1] * 0.15), round(base[2] * 0.15))
 
 
-def render_scene(plan: ScenePlan, quality: Quality, job: RenderJob, rng: np.random.Generator,
-                 guide: TemplateGuide | None = None) -> RenderedScene:
+def render_scene(
+    plan: ScenePlan,
+    quality: Quality,
+    job: RenderJob,
+    rng: np.random.Generator,
+    guide: TemplateGuide | None = None,
+) -> RenderedScene:
     """The full recipe: work-resolution scene, canvas upsample with grain, reflection, shadows."""
     character = LIGHTS[plan.lighting]
     work = _work_canvas(job, quality)
     softness = float(np.clip(job.scene.shadow.softness * character.shadow_softness, 0.0, 1.0))
     info: dict[str, object] = {
-        "engine": "studio", "view": plan.view, "surface": plan.surface, "wall": plan.wall,
-        "backdrop": plan.backdrop, "lighting": plan.lighting, "light_angle": round(plan.light_angle, 1),
+        "engine": "studio",
+        "view": plan.view,
+        "surface": plan.surface,
+        "wall": plan.wall,
+        "backdrop": plan.backdrop,
+        "lighting": plan.lighting,
+        "light_angle": round(plan.light_angle, 1),
         "recognised": list(plan.recognised),
     }
     if job.scene.transparent:

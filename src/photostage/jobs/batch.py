@@ -1,0 +1,341 @@
+"""``photostage batch``: many scene requests through a server's async API, resumable.
+
+Input, one request per line:
+
+- ``.jsonl``: each line is a full request body of ``POST /v1/scene/create``.
+- ``.csv``: one request per row, columns (empty cells are left out):
+  ``image_url`` (required); the scene: ``prompt``, or ``effect`` (``shadows``), or
+  ``template_url`` with ``view`` (default ``front``) and ``template_mode``; scene options
+  ``negative_prompt``, ``color``, ``aspect_ratio``, ``preference``, ``steps``, ``model``, ``seed``;
+  object options ``placement_type``, ``scale``, ``rotation_degree``, ``position_x``,
+  ``position_y``, ``padding``, ``remove_background``; output options ``number_of_images``,
+  ``format``, ``destination``.
+
+Output: a manifest (jsonl, one line per finished request: ``line``, ``job_id``, ``status``, and
+``result`` or ``error``) and beside it a state file (``<manifest>.state``) recording the job id
+submitted for each input line. Run the same command again after an interruption: finished lines
+are skipped, submitted ones are polled rather than sent again, and every submission carries an
+Idempotency-Key derived from the line, so even a request sent just before the interruption and
+not yet recorded maps to the same job.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+FINAL = ("DONE", "ERROR", "CANCELLED")
+SCENE_COLUMNS = (
+    "prompt", "effect", "template_url", "view", "template_mode", "negative_prompt", "color", "aspect_ratio",
+    "preference", "steps", "model", "seed",
+)
+OBJECT_COLUMNS = ("placement_type", "scale", "rotation_degree", "padding", "remove_background")
+OUTPUT_COLUMNS = ("number_of_images", "format", "destination")
+INTEGER_COLUMNS = {"steps", "seed", "number_of_images"}
+FLOAT_COLUMNS = {"scale", "rotation_degree", "position_x", "position_y"}
+BOOLEAN_COLUMNS = {"remove_background"}
+CLOCK_MARGIN = timedelta(seconds=60)
+
+
+class BatchInputError(ValueError):
+    """The input file cannot be read as requests (the message names the line)."""
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    line: int
+    body: dict[str, Any]
+
+
+def _cell(column: str, value: str) -> Any:
+    if column in INTEGER_COLUMNS:
+        return int(value)
+    if column in FLOAT_COLUMNS:
+        return float(value)
+    if column in BOOLEAN_COLUMNS:
+        return value.strip().lower() in ("1", "true", "yes", "y")
+    return value
+
+
+def body_from_row(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row as a request body (see the module docstring for the columns)."""
+    cells = {key.strip(): value.strip() for key, value in row.items() if key and value and value.strip()}
+    if "image_url" not in cells:
+        raise ValueError("image_url is required")
+    known = {"image_url", "position_x", "position_y", *SCENE_COLUMNS, *OBJECT_COLUMNS, *OUTPUT_COLUMNS}
+    unknown = sorted(set(cells) - known)
+    if unknown:
+        raise ValueError(f"unknown column(s): {', '.join(unknown)}")
+    typed = {column: _cell(column, value) for column, value in cells.items()}
+    obj: dict[str, Any] = {"image_url": typed["image_url"]}
+    obj.update({column: typed[column] for column in OBJECT_COLUMNS if column in typed})
+    if "position_x" in typed or "position_y" in typed:
+        obj["position"] = {"x": typed.get("position_x", 0.5), "y": typed.get("position_y", 0.5)}
+    scene = {column: typed[column] for column in SCENE_COLUMNS if column in typed}
+    if "template_url" in scene:
+        scene.setdefault("view", "front")
+    body: dict[str, Any] = {"object": obj, "scene": scene}
+    output = {column: typed[column] for column in OUTPUT_COLUMNS if column in typed}
+    if output:
+        body["output"] = output
+    return body
+
+
+def read_requests(path: Path) -> list[BatchItem]:
+    """The requests of a ``.jsonl`` or ``.csv`` file, numbered by their line (1-based; a CSV's
+    header is line 1, so its first request is line 2)."""
+    items: list[BatchItem] = []
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                try:
+                    items.append(BatchItem(reader.line_num, body_from_row(row)))
+                except ValueError as error:
+                    raise BatchInputError(f"{path}:{reader.line_num}: {error}") from error
+        return items
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                body = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise BatchInputError(f"{path}:{number}: not JSON ({error.msg})") from error
+            if not isinstance(body, dict):
+                raise BatchInputError(f"{path}:{number}: a request body must be a JSON object")
+            items.append(BatchItem(number, body))
+    return items
+
+
+def idempotency_key(source: Path, item: BatchItem) -> str:
+    """Stable per input file, line and body: a resumed batch re-sends with the same key."""
+    canonical = json.dumps(item.body, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{source.resolve()}\n{item.line}\n{canonical}".encode()).hexdigest()
+    return f"batch-{digest[:48]}"
+
+
+# --- state and manifest -------------------------------------------------------------------------
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for text in handle:
+            if text.strip():
+                try:
+                    yield json.loads(text)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by an interruption; it is written again
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+        handle.flush()
+
+
+@dataclass
+class BatchState:
+    """What earlier runs did: the job of each submitted line, and the lines already finished."""
+
+    manifest: Path
+    submitted: dict[int, str] = field(default_factory=dict)
+    finished: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def state_path(self) -> Path:
+        return self.manifest.with_name(self.manifest.name + ".state")
+
+    @classmethod
+    def load(cls, manifest: Path) -> BatchState:
+        state = cls(manifest)
+        state.submitted = {int(row["line"]): str(row["job_id"]) for row in _jsonl(state.state_path)}
+        state.finished = {int(row["line"]): str(row["status"]) for row in _jsonl(manifest)}
+        return state
+
+    def record_submission(self, line: int, job_id: str) -> None:
+        self.submitted[line] = job_id
+        _append(self.state_path, {"line": line, "job_id": job_id})
+
+    def record_outcome(self, line: int, job_id: str | None, status: str, job: dict[str, Any] | None,
+                       error: dict[str, Any] | None) -> None:
+        self.finished[line] = status
+        record: dict[str, Any] = {"line": line, "job_id": job_id, "status": status}
+        if job is not None and job.get("result") is not None:
+            record["result"] = job["result"]
+        if error is not None or (job is not None and job.get("error") is not None):
+            record["error"] = error if error is not None else job["error"]  # type: ignore[index]
+        _append(self.manifest, record)
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+class RequestRefused(Exception):
+    """The server refused a request for good (4xx other than 409/429): its error body."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(f"HTTP {status}: {body.get('error_message', body)}")
+        self.status = status
+        self.body = body
+
+
+class ServerClient:
+    """The async job API over httpx, waiting out 429/503 (``Retry-After``) and network blips."""
+
+    def __init__(self, http: httpx.Client, sleep: Callable[[float], None] = time.sleep,
+                 max_wait_s: float = 600.0) -> None:
+        self.http = http
+        self.sleep = sleep
+        self.max_wait_s = max_wait_s
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        waited = 0.0
+        delay = 0.5
+        while True:
+            try:
+                response = self.http.request(method, url, **kwargs)
+            except httpx.TransportError:
+                if waited >= self.max_wait_s:
+                    raise
+                response = None
+            if response is not None and response.status_code < 400:
+                return response.json()
+            if response is not None and response.status_code not in (429, 502, 503, 504):
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = {"error_message": response.text[:500]}
+                raise RequestRefused(response.status_code, body)
+            retry_after = response.headers.get("Retry-After", "") if response is not None else ""
+            pause = float(retry_after) if retry_after.isdigit() else delay
+            if waited + pause > self.max_wait_s:
+                status = response.status_code if response is not None else 0
+                raise RequestRefused(status, {"error_message": "the server stayed unavailable"})
+            self.sleep(pause)
+            waited += pause
+            delay = min(delay * 2, 30.0)
+
+    def submit(self, body: dict[str, Any], key: str) -> dict[str, Any]:
+        headers = {"Idempotency-Key": key}
+        return self._send("POST", "/v1/scene/create/async", json=body, headers=headers)["data"]
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self._send("GET", f"/v1/scene/create/async/{job_id}")["data"]
+
+    def finished_since(self, since: datetime, page_size: int = 100) -> list[dict[str, Any]]:
+        """Every job that reached a final status at or after ``since``, oldest first."""
+        jobs: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            params: list[tuple[str, str | int]] = [("updated_since", since.isoformat()), ("limit", page_size),
+                                                   ("offset", offset)]
+            params += [("status", status) for status in FINAL]
+            page = self._send("GET", "/v1/scene/create/async", params=params)
+            jobs.extend(page["data"])
+            if len(page["data"]) < page_size:
+                return jobs
+            offset += page_size
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchReport:
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed + self.skipped
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Watched:
+    line: int
+    seen_at: datetime  # the job's updated_at when last seen; its final change comes later
+
+
+@dataclass
+class BatchRun:
+    """Submits what is not yet submitted (at most ``window`` jobs in flight), polls for what
+    finished, and records both as it goes; ``on_change`` is called after every finished line."""
+
+    client: ServerClient
+    source: Path
+    items: list[BatchItem]
+    state: BatchState
+    window: int = 64
+    poll_s: float = 1.0
+    on_change: Callable[[BatchReport], None] = lambda report: None
+    sleep: Callable[[float], None] = time.sleep
+    in_flight: dict[str, Watched] = field(default_factory=dict)
+
+    def run(self) -> BatchReport:
+        lines = {item.line for item in self.items}
+        report = BatchReport(total=len(self.items),
+                             skipped=len([line for line in self.state.finished if line in lines]))
+        for item in self.items:
+            if item.line not in self.state.finished and item.line in self.state.submitted:
+                self._track(self.client.get(self.state.submitted[item.line]), item.line, report)
+        waiting = [item for item in self.items
+                   if item.line not in self.state.finished and item.line not in self.state.submitted]
+        self.on_change(report)
+        while waiting or self.in_flight:
+            while waiting and len(self.in_flight) < self.window:
+                self._submit(waiting.pop(0), report)
+            if self.in_flight:
+                self.sleep(self.poll_s)
+                self._poll(report)
+        return report
+
+    def _poll(self, report: BatchReport) -> None:
+        """One listing of the jobs that ended since the oldest job in flight was last seen (less a
+        margin for clocks of different machines)."""
+        since = min(watched.seen_at for watched in self.in_flight.values()) - CLOCK_MARGIN
+        for job in self.client.finished_since(since):
+            watched = self.in_flight.get(job["id"])
+            if watched is not None:
+                self._track(job, watched.line, report)
+
+    def _submit(self, item: BatchItem, report: BatchReport) -> None:
+        try:
+            job = self.client.submit(item.body, idempotency_key(self.source, item))
+        except RequestRefused as refused:
+            self.state.record_outcome(item.line, None, "REJECTED", None, refused.body)
+            report.failed += 1
+            self.on_change(report)
+            return
+        self.state.record_submission(item.line, job["id"])
+        self._track(job, item.line, report)
+
+    def _track(self, job: dict[str, Any], line: int, report: BatchReport) -> None:
+        """Record a finished job, or watch one still running."""
+        if job["status"] not in FINAL:
+            self.in_flight[job["id"]] = Watched(line, parse_time(job["updated_at"]))
+            return
+        self.in_flight.pop(job["id"], None)
+        self.state.record_outcome(line, job["id"], job["status"], job, None)
+        if job["status"] == "DONE":
+            report.done += 1
+        else:
+            report.failed += 1
+        self.on_change(report)

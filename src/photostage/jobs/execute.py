@@ -1,0 +1,198 @@
+"""Running one job: the same code under the local thread pool and under Celery.
+
+    claim (lease) ─► rebuild the request (seed fixed at acceptance) ─► run the scene pipeline
+    with progress reports and a heartbeat ─► finish DONE/ERROR as lease holder ─► nudge webhooks
+
+Re-running is safe: outputs are named by job id and index (``{job_id}_{i}.{ext}`` in a
+destination folder; one temporary file per job and index), so a rerun after a crash overwrites
+what the first attempt wrote instead of adding to it, and renders the same pixels (same seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from photostage.contract.errors import INTERNAL, VALIDATION, PhotostageError, details_from_validation
+from photostage.contract.request import SceneCreateAPIIn
+from photostage.contract.response import ScenePipelineResponseOut
+from photostage.jobs.models import DONE, ERROR
+from photostage.jobs.options import JobOptions
+from photostage.jobs.store import JobRecord, JobStore
+from photostage.storage.local import atomic_write
+from photostage.storage.tmp import NAME_PATTERN, TmpObject
+
+log = logging.getLogger("photostage.jobs")
+
+Progress = Callable[[str, float], None]
+
+
+class ScenePipeline(Protocol):
+    """What a job needs of :class:`photostage.pipeline.runner.SceneRunner`."""
+
+    def run(
+        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None
+    ) -> ScenePipelineResponseOut: ...
+
+
+class TmpDirectory(Protocol):
+    directory: Path
+    ttl_s: int
+
+    def url(self, name: str, expires: int) -> str: ...
+
+
+class JobAborted(Exception):
+    """The job was cancelled, or this worker lost its lease: stop without writing an outcome."""
+
+
+class JobResultsTmp:
+    """Temporary results of jobs under names fixed by job id and index: a rerun replaces the
+    file of the earlier attempt rather than leaving a second one behind."""
+
+    def __init__(self, tmp: TmpDirectory, clock: Callable[[], float] = time.time) -> None:
+        self.tmp = tmp
+        self.clock = clock
+
+    def put(self, data: bytes, ext: str, request_id: str, index: int) -> TmpObject:
+        token = hashlib.sha256(f"{request_id}:{index}".encode()).hexdigest()[:16]
+        for earlier in self.tmp.directory.glob(f"*-{token}-*"):
+            earlier.unlink(missing_ok=True)
+        expires = int(self.clock()) + self.tmp.ttl_s
+        name = f"{expires}-{token}-{request_id[:64]}_{index}.{ext.lower().lstrip('.')}"
+        if NAME_PATTERN.fullmatch(name) is None:
+            raise ValueError(f"not a temporary result name: {name!r}")
+        atomic_write(self.tmp.directory / name, data)
+        return TmpObject(
+            name=name, url=self.tmp.url(name, expires), expires_at=datetime.fromtimestamp(expires, UTC)
+        )
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class LeaseKeeper:
+    """Renews a job's lease every third of it while the pipeline runs (a long render makes no
+    progress reports); ``lost`` is set when the job was cancelled or taken over."""
+
+    store: JobStore
+    job_id: str
+    owner: str
+    options: JobOptions
+    lost: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread = threading.Thread(
+            target=self._beat, name=f"photostage-lease-{self.job_id[:8]}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.options.heartbeat_s):
+            try:
+                held = self.store.renew(self.job_id, self.owner, self.options.lease_s)
+            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
+                log.exception("lease renewal of job %s failed", self.job_id)
+                continue
+            if not held:
+                self.lost.set()
+                return
+
+
+def request_for(job: JobRecord) -> SceneCreateAPIIn:
+    """The accepted request, rendering with the seed fixed at acceptance when it gave none."""
+    request = SceneCreateAPIIn.model_validate(job.request)
+    if request.scene.seed is None:
+        request = request.model_copy(update={"scene": request.scene.model_copy(update={"seed": job.seed})})
+    return request
+
+
+class JobExecutor:
+    def __init__(
+        self,
+        store: JobStore,
+        pipeline: ScenePipeline,
+        options: JobOptions,
+        on_final: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.pipeline = pipeline
+        self.options = options
+        self.on_final = on_final
+
+    def execute(self, job_id: str) -> str:
+        """Run the job if nobody else holds it; returns what happened (``DONE``, ``ERROR``,
+        ``aborted``, or why it was skipped: ``final``, ``leased``, ``missing``, ``exhausted``)."""
+        owner = worker_identity()
+        claim = self.store.claim(job_id, owner, self.options.lease_s, self.options.max_attempts)
+        if claim.job is None:
+            if claim.reason == "exhausted":
+                self.give_up(job_id)
+            return claim.reason
+        log.info("job %s: attempt %d by %s", job_id, claim.job.attempts, owner)
+        with LeaseKeeper(self.store, job_id, owner, self.options) as lease:
+            outcome = self._run(claim.job, owner, lease)
+        if outcome in (DONE, ERROR):
+            self.on_final()
+        return outcome
+
+    def _run(self, job: JobRecord, owner: str, lease: LeaseKeeper) -> str:
+        def progress(stage: str, fraction: float) -> None:
+            if lease.lost.is_set() or not self.store.report(
+                job.id, owner, stage, fraction, self.options.lease_s
+            ):
+                raise JobAborted(job.id)
+
+        try:
+            request = request_for(job)
+            result = self.pipeline.run(
+                request, account_id=job.account_id, request_id=job.id, progress=progress
+            )
+        except JobAborted:
+            log.info("job %s: cancelled or taken over; stopping", job.id)
+            return "aborted"
+        except ValidationError as error:
+            body = PhotostageError(VALIDATION, details=details_from_validation(list(error.errors()))).body()
+            return self._end(job.id, owner, ERROR, None, body.model_dump())
+        except PhotostageError as error:
+            return self._end(job.id, owner, ERROR, None, error.body().model_dump())
+        except Exception:  # noqa: BLE001 - any failure ends the job in the contract's format
+            log.exception("job %s failed", job.id)
+            return self._end(job.id, owner, ERROR, None, PhotostageError(INTERNAL).body().model_dump())
+        return self._end(job.id, owner, DONE, result.model_dump(mode="json"), None)
+
+    def _end(self, job_id: str, owner: str, status: str, result: dict | None, error: dict | None) -> str:
+        if self.store.finish(job_id, owner, status, result, error) is None:
+            log.info("job %s: finished but no longer held (cancelled or taken over)", job_id)
+            return "aborted"
+        return status
+
+    def give_up(self, job_id: str) -> None:
+        """A job every attempt of which died with its worker ends in ERROR rather than looping."""
+        message = f"The job was given up after {self.options.max_attempts} attempts that did not finish."
+        error = PhotostageError(INTERNAL, message=message).body().model_dump()
+        if self.store.finish(job_id, None, ERROR, None, error) is not None:
+            log.warning("job %s: given up after %d attempts", job_id, self.options.max_attempts)
+            self.on_final()

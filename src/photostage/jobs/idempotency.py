@@ -1,0 +1,152 @@
+"""``Idempotency-Key`` for both create endpoints: the same key with the same body gives the same
+job (async) or the same response (sync); the same key with another body is a 409. Keys are
+scoped per account and endpoint and kept for ``idempotency_ttl_s`` (a day).
+
+Sync requests keep only successful responses: a request that failed may be retried with its
+key. While the first request with a key is still running, a second one is a 409 (it cannot be
+answered yet and must not run twice); a pending record older than the request deadline is
+considered abandoned (its process died) and is taken over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from photostage.contract.errors import CONFLICT, VALIDATION, PhotostageError
+from photostage.db import utcnow
+from photostage.jobs.models import IdempotencyRecord
+from photostage.jobs.store import aware
+
+SYNC_SCOPE = "scene.create"
+ASYNC_SCOPE = "scene.create.async"
+MAX_KEY_LENGTH = 255
+HEADER = "Idempotency-Key"
+
+
+def fingerprint(payload: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON: key order and spacing do not make two bodies differ."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise PhotostageError(
+            VALIDATION, details={HEADER: [f"must be 1 to {MAX_KEY_LENGTH} printable characters"]}
+        )
+    return key
+
+
+def conflict(message: str) -> PhotostageError:
+    return PhotostageError(CONFLICT, message=message, details={HEADER: [message]})
+
+
+@dataclass(frozen=True)
+class SyncTicket:
+    """A sync request's standing: ``replay`` holds the stored response of an earlier request;
+    otherwise ``record_id`` is the pending record this request must complete or abandon."""
+
+    record_id: int | None
+    replay: dict[str, Any] | None
+
+
+class IdempotencyStore:
+    def __init__(
+        self, sessions: sessionmaker[Session], ttl_s: float, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.sessions = sessions
+        self.ttl_s = ttl_s
+        self.clock = clock
+
+    def find(
+        self, session: Session, account_id: int, scope: str, key: str, digest: str
+    ) -> IdempotencyRecord | None:
+        """The live record of this key (an expired one is removed), or None; 409 when the key
+        was used with another body."""
+        record = session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.account_id == account_id,
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
+            )
+        )
+        if record is None:
+            return None
+        if aware(record.expires_at) <= self.clock():  # type: ignore[operator]
+            session.delete(record)
+            session.flush()
+            return None
+        if record.fingerprint != digest:
+            raise conflict("This Idempotency-Key was already used with a different request body.")
+        return record
+
+    def add(
+        self, session: Session, account_id: int, scope: str, key: str, digest: str, job_id: str | None
+    ) -> IdempotencyRecord:
+        now = self.clock()
+        record = IdempotencyRecord(
+            account_id=account_id,
+            scope=scope,
+            key=key,
+            fingerprint=digest,
+            job_id=job_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.ttl_s),
+        )
+        session.add(record)
+        session.flush()
+        return record
+
+    # --- sync endpoint ------------------------------------------------------------------------
+
+    def begin_sync(self, account_id: int, key: str, digest: str, stale_after_s: float) -> SyncTicket:
+        for _ in range(3):
+            try:
+                with self.sessions.begin() as session:
+                    return self._begin_sync(session, account_id, key, digest, stale_after_s)
+            except IntegrityError:
+                continue  # another request inserted this key between our read and write
+        raise conflict("A request with this Idempotency-Key is still in progress.")
+
+    def _begin_sync(
+        self, session: Session, account_id: int, key: str, digest: str, stale_after_s: float
+    ) -> SyncTicket:
+        record = self.find(session, account_id, SYNC_SCOPE, key, digest)
+        if record is None:
+            return SyncTicket(self.add(session, account_id, SYNC_SCOPE, key, digest, None).id, None)
+        if record.response_json is not None:
+            return SyncTicket(None, json.loads(record.response_json))
+        if aware(record.created_at) > self.clock() - timedelta(seconds=stale_after_s):  # type: ignore[operator]
+            raise conflict("A request with this Idempotency-Key is still in progress.")
+        record.created_at = self.clock()
+        return SyncTicket(record.id, None)
+
+    def complete_sync(self, record_id: int, response: dict[str, Any]) -> None:
+        with self.sessions.begin() as session:
+            record = session.get(IdempotencyRecord, record_id)
+            if record is not None:
+                record.response_json = json.dumps(response, separators=(",", ":"))
+
+    def abandon_sync(self, record_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+
+    # --- upkeep -------------------------------------------------------------------------------
+
+    def sweep(self) -> int:
+        with self.sessions.begin() as session:
+            return (
+                session.execute(
+                    delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= self.clock())
+                ).rowcount
+                or 0
+            )

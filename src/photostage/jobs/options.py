@@ -1,0 +1,62 @@
+"""The timings of the job system in one frozen value, built from ``settings.jobs``.
+
+``JobsSettings`` carries what an operator sets (runner, Redis URL, pool size, queue bound,
+webhook timeout and attempts); the rest has defaults that suit production and are overridden in
+tests and by the ``photostage worker`` options (``--lease-s``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from photostage.config import JobsSettings
+
+DAY_S = 24 * 3600
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """``lease_s``: how long a worker owns a job without renewing it (renewed every third of it);
+    a job whose lease ran out is handed to another worker. ``max_attempts``: how many workers may
+    start a job before it is given up (a job that kills its worker every time). ``poll_s``: how
+    often the background loops (lease reaper, webhook sender) look at the database.
+    ``webhook_backoff_s``: the first retry delay of a webhook, doubled at every attempt up to
+    ``webhook_backoff_cap_s``. ``undispatched_grace_s``: an ACCEPTED job whose queue message was
+    never sent (the API died in between) is sent again after this long."""
+
+    runner: str = "local"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = "photostage"
+    local_workers: int = 1
+    max_queue: int = 1000
+    lease_s: float = 30.0
+    max_attempts: int = 5
+    poll_s: float = 1.0
+    webhook_timeout_s: float = 10.0
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: float = 5.0
+    webhook_backoff_cap_s: float = 3600.0
+    webhook_senders: int = 4
+    idempotency_ttl_s: float = DAY_S
+    visibility_timeout_s: float = 3600.0
+    undispatched_grace_s: float = 30.0
+    redis_key_prefix: str = "photostage:"
+
+    @classmethod
+    def from_settings(cls, jobs: JobsSettings) -> JobOptions:
+        return cls(
+            runner=jobs.runner,
+            redis_url=jobs.redis_url,
+            local_workers=jobs.local_workers,
+            max_queue=jobs.max_queue,
+            webhook_timeout_s=jobs.webhook_timeout_s,
+            webhook_max_attempts=jobs.webhook_max_attempts,
+        )
+
+    @property
+    def heartbeat_s(self) -> float:
+        return self.lease_s / 3
+
+    def webhook_delay_s(self, attempts_made: int) -> float:
+        """Exponential backoff: the wait after the ``attempts_made``-th failed attempt."""
+        return min(self.webhook_backoff_cap_s, self.webhook_backoff_s * 2 ** max(0, attempts_made - 1))

@@ -1,0 +1,1 @@
+"""The built-in `studio` engine: procedural, deterministic product-photography backdrops."""
