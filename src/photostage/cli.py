@@ -71,12 +71,35 @@ def serve(
 def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key.")] = "default",
     account: Annotated[int | None, typer.Option(help="Add the key to this account id (default: new account).")] = None,
+    credits: Annotated[
+        int | None, typer.Option(min=0, help="Image credits of a new account (default unlimited).")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; the secret is printed once."""
-    secret, info = _key_store(load_settings(data_dir)).create(name, account_id=account)
+    store = _key_store(load_settings(data_dir))
+    secret, info = store.create(name, account_id=account)
+    if credits is not None:
+        from photostage.accounts import Credits
+
+        Credits(store.sessions).set(info.account_id, credits)
     console.print(f"key id {info.id} (account {info.account_id}, prefix {info.prefix}):")
     typer.echo(secret)
+
+
+@keys_app.command("credits")
+def keys_credits(
+    account: Annotated[int, typer.Argument(help="Account id (see `photostage keys list`).")],
+    credits: Annotated[int | None, typer.Argument(help="Images left; omit for unlimited.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Set an account's image credits (requests beyond them answer 402)."""
+    from photostage.accounts import Credits
+
+    if not Credits(_key_store(load_settings(data_dir)).sessions).set(account, credits):
+        console.print(f"[red]no account {account}[/]")
+        raise typer.Exit(1)
+    console.print(f"account {account}: {'unlimited' if credits is None else credits} credits")
 
 
 @keys_app.command("list")

@@ -33,7 +33,6 @@ HOLE_COLOUR_MATCH = 2.5  # |median residual| / noise inside a hole
 HOLE_MAX_ISLANDS = 0.05  # enclosed non-backdrop area, relative to the hole
 HOLE_MIN_TEXTURE = 0.5  # fine-grain energy inside a hole on a textured backdrop, relative to the border
 OUTSIDE_GROWTH = 3
-PASSABLE_MIN_TEXTURE = 0.55  # on a textured backdrop, relative fine-grain energy the outside must have
 TEXTURE_DISTANCE = 2.0 * BACKDROP_DISTANCE
 CLEAR_DISTANCE = 4.0 * BACKDROP_DISTANCE  # unmistakably not backdrop
 
@@ -66,8 +65,7 @@ def gather_evidence(image: np.ndarray, smooth: np.ndarray, model: BackgroundMode
     in [0, 1].
 
     On a textured backdrop the residual is spatially correlated (blotches of paper or cloth), so
-    pixels up to twice the backdrop distance are passable too when no edge is near them; and a
-    flat region (a cream sole on cream paper) is not passable, as it lacks the backdrop's grain.
+    pixels up to twice the backdrop distance are passable too when no edge is near them.
     """
     height, width = smooth.shape[:2]
     surface = model.surface(height, width)
@@ -82,7 +80,6 @@ def gather_evidence(image: np.ndarray, smooth: np.ndarray, model: BackgroundMode
     passable = backdrop_like | shadow_like
     if model.kind == "textured":
         passable |= (distance < TEXTURE_DISTANCE) & ~_dilate(edges, 3)
-        passable &= cv2.GaussianBlur(detail, (0, 0), 2.0) > PASSABLE_MIN_TEXTURE
     passable &= ~_dilate(edges, 1)
     return BackdropEvidence(distance, backdrop_like, shadow_like, edges, passable, model.kind == "textured",
                             detail, residual.astype(np.float32))

@@ -69,7 +69,8 @@ def resize(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
         out = cv2.resize(rgba, (width, height), interpolation=interpolation)
         out[..., 3] = 255
         return out
-    return _unpremultiply(np.clip(cv2.resize(_premultiply(rgba), (width, height), interpolation=interpolation), 0, None))
+    resized = cv2.resize(_premultiply(rgba), (width, height), interpolation=interpolation)
+    return _unpremultiply(np.clip(resized, 0, None))
 
 
 def place(layer: np.ndarray, canvas_w: int, canvas_h: int, left: int, top: int) -> np.ndarray:
