@@ -107,11 +107,3 @@ def periodic(phase: np.ndarray, profile: np.ndarray) -> np.ndarray:
     else:
         np.mod(index, size, out=index)
     return profile[index]
-
-
-def normalize(field: np.ndarray) -> np.ndarray:
-    """Stretch to [0, 1] (a constant field becomes zeros)."""
-    low, high = float(field.min()), float(field.max())
-    if high - low < 1e-8:
-        return np.zeros_like(field, dtype=np.float32)
-    return ((field - low) * np.float32(1.0 / (high - low))).astype(np.float32)

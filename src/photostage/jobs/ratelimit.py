@@ -84,6 +84,15 @@ class RedisRateLimiter:
         return Decision(True, self.per_minute, int(remaining), reset_s, self.policy)
 
 
+def quick_redis(url: str) -> redis.Redis:
+    """A client that gives up fast: a rate-limit check must not hold a request for seconds."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 1))
+
+
 def build_rate_limiter(settings: Settings) -> RateLimiter | RedisRateLimiter | None:
     """The limiter the API uses: none when disabled, Redis-backed with the celery runner (limits
     then hold across API processes), in memory otherwise."""
@@ -91,9 +100,7 @@ def build_rate_limiter(settings: Settings) -> RateLimiter | RedisRateLimiter | N
     if not limits.enabled:
         return None
     if settings.jobs.runner == "celery":
-        import redis
-
         options = JobOptions.from_settings(settings.jobs)
-        client = redis.Redis.from_url(options.redis_url)
+        client = quick_redis(options.redis_url)
         return RedisRateLimiter(client, limits.per_minute, limits.per_second, options.redis_key_prefix)
     return RateLimiter(limits.per_minute, limits.per_second)
