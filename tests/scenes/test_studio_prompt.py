@@ -92,8 +92,7 @@ def test_material_roles_follow_their_nouns() -> None:
 
 def test_claid_style_prompts() -> None:
     plan = _plan(
-        "marble countertop, marble wall background, monochromatic, bokeh, closeup, "
-        "professional product photography"
+        "marble countertop, marble wall background, monochromatic, bokeh, closeup, professional product photography"
     )
     assert (plan.surface, plan.wall, plan.closeup, plan.bokeh_lights) == ("marble", "marble", True, True)
     assert "monochrome" in plan.moods and plan.depth_of_field > 0.5

@@ -13,9 +13,7 @@ from photostage.scenes.studio.materials import MATERIALS
 SIZE = 160
 
 
-def _product(
-    width: int = SIZE, height: int = SIZE, colour=(200, 30, 30), empty: bool = False
-) -> PlacedObject:
+def _product(width: int = SIZE, height: int = SIZE, colour=(200, 30, 30), empty: bool = False) -> PlacedObject:
     """A canvas-sized standing product (a bottle-like block) with its base at 80% height."""
     rgba = np.zeros((height, width, 4), np.uint8)
     if empty:
@@ -137,9 +135,7 @@ def test_steps_and_preference_change_the_output() -> None:
 def test_shadow_lies_under_the_product() -> None:
     product = _product()
     with_shadow = _luminance(_render("white paper sweep", product=product).background)
-    without = _luminance(
-        _render("white paper sweep", product=product, shadow=ShadowSpec(enabled=False)).background
-    )
+    without = _luminance(_render("white paper sweep", product=product, shadow=ShadowSpec(enabled=False)).background)
     x0, _, x1, y1 = product.box
     base_band = (slice(y1, y1 + 4), slice(x0, x1))
     assert with_shadow[base_band].mean() < without[base_band].mean() - 15
@@ -163,9 +159,7 @@ def test_glossy_floors_reflect_the_product() -> None:
     below = (slice(y1 + 1, y1 + 8), slice(x0 + 2, x1 - 2))
 
     def redness(prompt: str) -> float:
-        background = _render(prompt, product=product, shadow=ShadowSpec(enabled=False)).background.astype(
-            np.float32
-        )
+        background = _render(prompt, product=product, shadow=ShadowSpec(enabled=False)).background.astype(np.float32)
         return float((background[below][..., 0] - background[below][..., 2]).mean())
 
     assert redness("mirror floor, white sweep") > redness("white paper sweep") + 20

@@ -48,9 +48,7 @@ def _render(
         color=color,
         shadow=shadow or ShadowSpec(),
     )
-    return StudioEngine().render(
-        RenderJob(scene=spec, width=WIDTH, height=HEIGHT, product=_product(), seed=seed)
-    )
+    return StudioEngine().render(RenderJob(scene=spec, width=WIDTH, height=HEIGHT, product=_product(), seed=seed))
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ BackdropKind = Literal["plain", "gradient", "textured"]
 NOISE_FLOOR = 2.0 / 255.0  # JPEG/sensor noise assumed even on a perfectly clean backdrop
 TEXTURED_NOISE = 4.0 / 255.0  # residual spread above which the backdrop is textured
 GRADIENT_RANGE = 8.0 / 255.0  # surface variation above which the backdrop is a gradient
-MAX_SAMPLES = 40_000
+MAX_SAMPLES = 8_000
 
 
 @dataclass(frozen=True)

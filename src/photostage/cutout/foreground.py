@@ -16,25 +16,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-OPAQUE = 0.98
-TRANSPARENT = 0.02
+from photostage.cutout.tiles import cells_with, grow, inner
 
 
-def decontaminate(rgb: np.ndarray, alpha: np.ndarray, radius: int) -> np.ndarray:
+def decontaminate(rgb: np.ndarray, alpha: np.ndarray, radius: int, tile: int = 128) -> np.ndarray:
     """RGBA (H, W, 4) uint8 with straight ``alpha`` (H, W) float32 in [0, 1] and estimated foreground
-    colours where 0 < alpha < 255; ``rgb`` (H, W, 3) uint8 is kept wherever alpha quantises to 255."""
+    colours where 0 < alpha < 255; ``rgb`` (H, W, 3) uint8 is kept wherever alpha quantises to 255.
+    Work happens in tiles that contain soft edge, so a product's opaque interior costs nothing."""
     alpha8 = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     rgba = np.dstack([rgb, alpha8])
     partial = (alpha8 > 0) & (alpha8 < 255)
-    if not partial.any():
-        return rgba
-    window = _window(partial, 4 * radius + 4)
-    image = rgb[window].astype(np.float32) / 255.0
-    soft = alpha8[window].astype(np.float32) / 255.0
-    foreground = estimate_foreground(image, soft, radius)
-    edge = partial[window]
-    colours = np.clip(foreground[edge] * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rgba[window][edge, :3] = colours
+    margin = 4 * radius + 4
+    for cell in cells_with(partial, tile):
+        window = grow(cell, margin, partial.shape)
+        image = rgb[window].astype(np.float32) / 255.0
+        soft = alpha8[window].astype(np.float32) / 255.0
+        foreground = estimate_foreground(image, soft, radius)[inner(cell, window)]
+        edge = partial[cell]
+        rgba[cell][edge, :3] = np.clip(foreground[edge] * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return rgba
 
 
@@ -65,11 +64,3 @@ def _weighted_mean(values: np.ndarray, weight: np.ndarray, size: tuple[int, int]
     numerator = cv2.blur(values * weight[..., None], size, borderType=cv2.BORDER_REFLECT)
     denominator = cv2.blur(weight, size, borderType=cv2.BORDER_REFLECT)[..., None]
     return np.where(denominator > 1e-4, numerator / np.maximum(denominator, 1e-4), values)
-
-
-def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    ys = np.flatnonzero(mask.any(axis=1))
-    xs = np.flatnonzero(mask.any(axis=0))
-    height, width = mask.shape
-    return (slice(max(int(ys[0]) - margin, 0), min(int(ys[-1]) + margin + 1, height)),
-            slice(max(int(xs[0]) - margin, 0), min(int(xs[-1]) + margin + 1, width)))

@@ -8,9 +8,10 @@ inside is product (alpha 1), everything outside backdrop (alpha 0). Only the ban
   (``estimate_alpha_cf``), solved tile by tile over the band only, so a 4 MP photo costs what its
   silhouette costs rather than what its area costs (pymatting builds a dense-per-pixel Laplacian
   that would need gigabytes for a whole 4 MP frame).
-* ``guided`` (fallback when pymatting is not installed): a colour guided filter (He et al.) of the
-  upscaled mask with the photo as guide, again limited to the band. It follows colour edges well
-  but is smoother than closed-form matting on hair-fine detail.
+* ``guided`` (fallback when pymatting is not installed; OpenCV and numpy only): each band pixel is
+  unmixed between the local product and backdrop colours (means of nearby sure pixels), then a
+  colour guided filter (He et al.) aligns that with the image edges. It is good on plain edges but
+  smoother than closed-form matting on hair-fine detail.
 
 pymatting compiles its kernels with numba on first use (about 35 s; cached on disk when the
 package directory or ``NUMBA_CACHE_DIR`` is writable). :func:`warm_up` does that compile up front,
@@ -27,7 +28,11 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from photostage.cutout.tiles import cells_with, grow, inner
+
 MattingMethod = Literal["closed_form", "guided"]
+TILE_MARGIN = 8  # context around each closed-form tile, so tile seams do not show
+PROJECTION_MIN_CONTRAST = 0.08  # product and backdrop colours closer than this cannot be unmixed
 
 
 def pymatting_available() -> bool:
@@ -110,23 +115,13 @@ def matte(rgb: np.ndarray, trimap: Trimap, method: MattingMethod, radius: int, t
 
 
 def _matte_closed_form(rgb: np.ndarray, trimap: Trimap, alpha: np.ndarray, tile: int) -> None:
-    """Solve closed-form matting in overlapping tiles that contain part of the unknown band."""
-    margin = 8
-    x0, y0, x1, y1 = trimap.box(0)
-    height, width = alpha.shape
-    for top in range(y0, y1, tile):
-        for left in range(x0, x1, tile):
-            core = (slice(top, min(top + tile, y1)), slice(left, min(left + tile, x1)))
-            if not trimap.unknown[core].any():
-                continue
-            outer = (slice(max(top - margin, 0), min(top + tile + margin, height)),
-                     slice(max(left - margin, 0), min(left + tile + margin, width)))
-            values = np.where(trimap.unknown[outer], 0.5, trimap.foreground[outer].astype(np.float64))
-            solved = _closed_form_tile(rgb[outer].astype(np.float64) / 255.0, values)
-            inner = (slice(core[0].start - outer[0].start, core[0].stop - outer[0].start),
-                     slice(core[1].start - outer[1].start, core[1].stop - outer[1].start))
-            unknown = trimap.unknown[core]
-            alpha[core][unknown] = solved[inner][unknown]
+    """Solve closed-form matting per tile of the unknown band, each with a margin of context."""
+    for cell in cells_with(trimap.unknown, tile):
+        window = grow(cell, TILE_MARGIN, alpha.shape)
+        values = np.where(trimap.unknown[window], 0.5, trimap.foreground[window].astype(np.float64))
+        solved = _closed_form_tile(rgb[window].astype(np.float64) / 255.0, values)[inner(cell, window)]
+        unknown = trimap.unknown[cell]
+        alpha[cell][unknown] = solved[unknown]
 
 
 def _closed_form_tile(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
@@ -138,14 +133,32 @@ def _closed_form_tile(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
 
 
 def _matte_guided(rgb: np.ndarray, trimap: Trimap, alpha: np.ndarray, radius: int) -> None:
-    x0, y0, x1, y1 = trimap.box(2 * radius + 2)
+    """Fallback matte: project each band pixel onto the line between the local product colour and
+    the local backdrop colour (means of the nearby sure pixels), where those differ enough; keep
+    the upscaled mask elsewhere; then a colour guided filter aligns the result with image edges."""
+    x0, y0, x1, y1 = trimap.box(4 * radius + 4)
     window = (slice(y0, y1), slice(x0, x1))
     guide = rgb[window].astype(np.float32) / 255.0
-    coarse = trimap.coarse[window].astype(np.float32)
-    coarse = cv2.GaussianBlur(coarse, (0, 0), max(radius / 2.0, 0.8))
-    filtered = guided_filter(guide, coarse, radius=max(radius, 2), eps=1e-4)
+    foreground = trimap.foreground[window]
+    background = ~(trimap.foreground[window] | trimap.unknown[window])
+    size = (4 * radius + 1, 4 * radius + 1)
+    local_f, weight_f = _local_mean(guide, foreground, size)
+    local_b, weight_b = _local_mean(guide, background, size)
+    axis = local_f - local_b
+    length2 = np.sum(axis * axis, axis=2)
+    projected = np.sum((guide - local_b) * axis, axis=2) / np.maximum(length2, 1e-6)
+    usable = (weight_f > 0.02) & (weight_b > 0.02) & (length2 > PROJECTION_MIN_CONTRAST**2)
+    source = np.where(usable, np.clip(projected, 0.0, 1.0), trimap.coarse[window].astype(np.float32))
+    filtered = guided_filter(guide, source.astype(np.float32), radius=1, eps=1e-3)
     unknown = trimap.unknown[window]
     alpha[window][unknown] = np.clip(filtered[unknown], 0.0, 1.0)
+
+
+def _local_mean(image: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean colour of the ``mask`` pixels around each pixel, and the share of the window they fill."""
+    weight = cv2.blur(mask.astype(np.float32), size, borderType=cv2.BORDER_REFLECT)
+    total = cv2.blur(image * mask[..., None], size, borderType=cv2.BORDER_REFLECT)
+    return total / np.maximum(weight, 1e-6)[..., None], weight
 
 
 def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:

@@ -16,9 +16,7 @@ import numpy as np
 _SAMPLES_PER_FEATURE = 8.0
 
 
-def value_noise(
-    rng: np.random.Generator, height: int, width: int, cells_y: float, cells_x: float
-) -> np.ndarray:
+def value_noise(rng: np.random.Generator, height: int, width: int, cells_y: float, cells_x: float) -> np.ndarray:
     """Smooth noise in about [0, 1] with roughly ``cells_x`` × ``cells_y`` features across the image."""
     lattice_y = max(2, int(math.ceil(cells_y)) + 1)
     lattice_x = max(2, int(math.ceil(cells_x)) + 1)

@@ -161,9 +161,7 @@ def _cast_shadow(
     return (blended * fade).astype(np.float32)
 
 
-def _contact_shadow(
-    work: np.ndarray, base: float, height: float, width: float, softness: float
-) -> np.ndarray:
+def _contact_shadow(work: np.ndarray, base: float, height: float, width: float, softness: float) -> np.ndarray:
     """A dense, short ellipse of occlusion along the footprint, where the product meets the floor."""
     rows, cols = work.shape
     band = max(1, round(0.04 * height))
@@ -244,9 +242,7 @@ def _active_window(density: np.ndarray, threshold: float = 1.0 / 512.0) -> tuple
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
-def apply_shadow(
-    background: np.ndarray, density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 0)
-) -> np.ndarray:
+def apply_shadow(background: np.ndarray, density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
     """Darken ``background`` (H, W, 3|4 uint8) toward ``tint`` by ``density``; alpha is untouched."""
     out = background.copy()
     window = _active_window(density)

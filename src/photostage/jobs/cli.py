@@ -32,6 +32,7 @@ def worker(
     redis_url: Annotated[
         str | None, typer.Option(help="Broker URL (default settings.jobs.redis_url).")
     ] = None,
+    redis_prefix: Annotated[str, typer.Option(help="Prefix of every Redis key of the queue.")] = "photostage:",
     lease_s: Annotated[
         float, typer.Option(min=1.0, help="Seconds a job stays owned without a heartbeat.")
     ] = 30.0,
@@ -61,6 +62,7 @@ def worker(
         queue=queue,
         lease_s=lease_s,
         redis_url=redis_url or settings.jobs.redis_url,
+        redis_key_prefix=redis_prefix,
     )
     plugins = [load_plugin(spec) for spec in plugin or []]
     run_worker(settings, options, pool=pool, concurrency=concurrency, plugins=plugins, loglevel=loglevel)

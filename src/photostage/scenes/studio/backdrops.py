@@ -43,9 +43,7 @@ def sky(
     light_x, _ = light_direction(light_angle)
     sun = (width * (0.5 + 0.32 * light_x), horizon * (0.82 if sunset else 0.35))
     cols = np.arange(width, dtype=np.float32)[None, :]
-    distance = np.sqrt(
-        (cols - sun[0]) ** 2 + ((np.arange(height, dtype=np.float32)[:, None] - sun[1]) * 1.4) ** 2
-    )
+    distance = np.sqrt((cols - sun[0]) ** 2 + ((np.arange(height, dtype=np.float32)[:, None] - sun[1]) * 1.4) ** 2)
     glow = np.exp(-distance / (0.22 * width)) * (0.55 if sunset else 0.3)
     sun_colour = np.asarray([1.0, 0.86, 0.6] if sunset else [1.0, 0.98, 0.92], np.float32)
     image = image + glow[..., None] * (sun_colour - image) * 0.9
@@ -95,11 +93,20 @@ def bokeh(
         centre_x, centre_y = float(rng.uniform(0, small_w)), float(rng.uniform(top, bottom))
         colour = _rgb(colours[int(rng.integers(len(colours)))]) * float(rng.uniform(0.25, 0.75))
         left, top_row = int(centre_x - radius) - 2, int(centre_y - radius) - 2
-        _add_patch(
-            layer, _disc(radius, centre_x - left, centre_y - top_row)[..., None] * colour, left, top_row
-        )
+        _add_patch(layer, _disc(radius, centre_x - left, centre_y - top_row)[..., None] * colour, left, top_row)
     layer = cv2.GaussianBlur(layer, (0, 0), max(0.6, small_w * 0.003))
     return cv2.resize(layer, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(strength)
+
+
+def _wide_blur(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """A large Gaussian blur computed at reduced resolution (a glow has no fine detail)."""
+    factor = max(1, min(4, int(sigma // 2)))
+    if factor == 1:
+        return cv2.GaussianBlur(mask, (0, 0), sigma)
+    height, width = mask.shape[:2]
+    small = cv2.resize(mask, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def neon_tubes(
@@ -122,17 +129,12 @@ def neon_tubes(
     bar_x = round(small_w * rng.uniform(0.05, 0.25))
     side = rng.random() < 0.5
     x0, x1 = (
-        (bar_x, bar_x + round(small_w * 0.25))
-        if side
-        else (small_w - bar_x - round(small_w * 0.25), small_w - bar_x)
+        (bar_x, bar_x + round(small_w * 0.25)) if side else (small_w - bar_x - round(small_w * 0.25), small_w - bar_x)
     )
     cv2.line(shapes[1], (x0, bar_y), (x1, bar_y), 1.0, thickness, lineType=cv2.LINE_AA)
     for index, colour in enumerate(colours):
         tube = shapes[index]
-        halo = (
-            cv2.GaussianBlur(tube, (0, 0), small_w * 0.012) * 3.0
-            + cv2.GaussianBlur(tube, (0, 0), small_w * 0.05) * 6.0
-        )
+        halo = _wide_blur(tube, small_w * 0.012) * 3.0 + _wide_blur(tube, small_w * 0.05) * 6.0
         rgb = _rgb(colour)
         glow += halo[..., None] * rgb[None, None, :] + tube[..., None] * (0.6 + 0.4 * rgb)[None, None, :]
     return cv2.resize(glow, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -176,9 +178,7 @@ def window_light(
     return _upsample(mask, height, width, small_w * (0.004 + 0.02 * softness))
 
 
-def plant_shadows(
-    rng: np.random.Generator, height: int, width: int, light_angle: float, softness: float
-) -> np.ndarray:
+def plant_shadows(rng: np.random.Generator, height: int, width: int, light_angle: float, softness: float) -> np.ndarray:
     """(H, W) in [0, 1]: dappled shadows of leafy branches reaching in from the light's side."""
     mask, _ = _mask_canvas(height, width)
     small_h, small_w = mask.shape

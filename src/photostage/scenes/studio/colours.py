@@ -105,9 +105,7 @@ def to_hls(rgb: RGB) -> tuple[float, float, float]:
 
 
 def from_hls(hue: float, lightness: float, saturation: float) -> RGB:
-    red, green, blue = colorsys.hls_to_rgb(
-        hue % 1.0, min(1.0, max(0.0, lightness)), min(1.0, max(0.0, saturation))
-    )
+    red, green, blue = colorsys.hls_to_rgb(hue % 1.0, min(1.0, max(0.0, lightness)), min(1.0, max(0.0, saturation)))
     return (round(red * 255), round(green * 255), round(blue * 255))
 
 

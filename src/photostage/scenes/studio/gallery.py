@@ -19,8 +19,7 @@ from photostage.scenes.studio.engine import StudioEngine
 from photostage.scenes.studio.prompt import parse_prompt
 
 GALLERY_PROMPTS: tuple[str, ...] = (
-    "marble countertop, marble wall background, monochromatic, bokeh, closeup, "
-    "professional product photography",
+    "marble countertop, marble wall background, monochromatic, bokeh, closeup, professional product photography",
     "on the wooden table in the dark room",
     "concrete floor, concrete wall, window light",
     "terrazzo table, pastel pink wall",
@@ -39,9 +38,7 @@ def _finish(rgb: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> np.ndar
     """Area-downsample a supersampled drawing into an RGBA product with a soft, antialiased edge."""
     small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     small_alpha = cv2.resize(mask, size, interpolation=cv2.INTER_AREA)
-    return np.dstack(
-        [np.clip(small_rgb, 0, 255).astype(np.uint8), np.clip(small_alpha, 0, 255).astype(np.uint8)]
-    )
+    return np.dstack([np.clip(small_rgb, 0, 255).astype(np.uint8), np.clip(small_alpha, 0, 255).astype(np.uint8)])
 
 
 def _print(
@@ -120,9 +117,7 @@ def make_box(width: int = 260, height: int = 300) -> np.ndarray:
     rgb = np.zeros((h, w, 3), np.float32)
     depth_x, depth_y = int(w * 0.26), int(h * 0.12)
     front = np.asarray([[0, depth_y], [w - depth_x, depth_y], [w - depth_x, h - 1], [0, h - 1]], np.int32)
-    side = np.asarray(
-        [[w - depth_x, depth_y], [w - 1, 0], [w - 1, h - 1 - depth_y], [w - depth_x, h - 1]], np.int32
-    )
+    side = np.asarray([[w - depth_x, depth_y], [w - 1, 0], [w - 1, h - 1 - depth_y], [w - depth_x, h - 1]], np.int32)
     top = np.asarray([[0, depth_y], [depth_x, 0], [w - 1, 0], [w - depth_x, depth_y]], np.int32)
     base_colour = np.asarray([46, 92, 120], np.float32)
     for polygon, shade in ((front, 0.95), (side, 0.58), (top, 1.22)):
@@ -195,15 +190,11 @@ def _place(product: np.ndarray, size: int, flat_lay: bool) -> PlacedObject:
 
 def _label(text: str, width: int) -> np.ndarray:
     strip = np.full((_LABEL_H, width, 3), 24, np.uint8)
-    cv2.putText(
-        strip, text, (8, _LABEL_H - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (235, 235, 235), 1, cv2.LINE_AA
-    )
+    cv2.putText(strip, text, (8, _LABEL_H - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (235, 235, 235), 1, cv2.LINE_AA)
     return strip
 
 
-def render_contact_sheet(
-    prompts: list[str], products: list[np.ndarray], size: int = 384, seed: int = 0
-) -> np.ndarray:
+def render_contact_sheet(prompts: list[str], products: list[np.ndarray], size: int = 384, seed: int = 0) -> np.ndarray:
     """One RGB sheet: a labelled row per prompt, a column per product, each a finished shot."""
     engine = StudioEngine()
     rows: list[np.ndarray] = []

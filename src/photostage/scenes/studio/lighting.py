@@ -45,9 +45,7 @@ def light_direction(light_angle: float) -> tuple[float, float]:
     return math.sin(radians), -math.cos(radians)
 
 
-def _pool(
-    height: int, width: int, centre: tuple[float, float], radius_x: float, radius_y: float
-) -> np.ndarray:
+def _pool(height: int, width: int, centre: tuple[float, float], radius_x: float, radius_y: float) -> np.ndarray:
     """exp(-r²) elliptical pool as an outer product of two 1-D Gaussians: (H, W)."""
     cols = np.exp(-(((np.arange(width, dtype=np.float32) - centre[0]) / radius_x) ** 2))
     rows = np.exp(-(((np.arange(height, dtype=np.float32) - centre[1]) / radius_y) ** 2))
@@ -109,9 +107,7 @@ def top_light(
     gradient = 1.0 + 0.22 * (cols * light_x + rows * light_y)
     centre = (product_centre[0] + light_x * width * 0.12, product_centre[1] + light_y * height * 0.12)
     pool = _pool(height, width, centre, character.pool * width * 1.1, character.pool * height * 1.1)
-    field = (
-        (character.ambient + character.key * pool) * gradient * _vignette(height, width, character.vignette)
-    )
+    field = (character.ambient + character.key * pool) * gradient * _vignette(height, width, character.vignette)
     return (field * character.exposure).astype(np.float32)
 
 

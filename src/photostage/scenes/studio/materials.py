@@ -46,9 +46,7 @@ def _lerp_colours(weight: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.n
     return low[None, None, :] + weight[..., None] * (high - low)[None, None, :]
 
 
-def _fine(
-    rng: np.random.Generator, request: MaterialRequest, feature_px: float, stretch: float = 1.0
-) -> np.ndarray:
+def _fine(rng: np.random.Generator, request: MaterialRequest, feature_px: float, stretch: float = 1.0) -> np.ndarray:
     """High-frequency detail (pores, fibres, grain) whose strength follows the quality's detail."""
     octaves = max(1, request.quality.octaves - 3)
     return noise.fractal(rng, request.height, request.width, feature_px, octaves, 0.6, stretch) * np.float32(
@@ -72,9 +70,7 @@ def paper(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
 
 def plaster(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     """Limewash/Venetian plaster: cloudy tonal variation and trowel strokes."""
-    clouds = noise.fractal(
-        rng, request.height, request.width, request.unit * 2.5, request.quality.octaves, 0.55
-    )
+    clouds = noise.fractal(rng, request.height, request.width, request.unit * 2.5, request.quality.octaves, 0.55)
     strokes = noise.fractal(rng, request.height, request.width, request.unit * 0.7, 3, 0.5, stretch=2.5)
     shade = 1.0 + 0.16 * clouds + 0.05 * strokes + 0.03 * _fine(rng, request, 2.0)
     return _tinted(shade, request.colour)
@@ -123,22 +119,20 @@ def marble(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
 
     xs, ys = noise.pixel_grid(height, width)
     angle = float(rng.uniform(0.35, 1.2)) * (1 if rng.random() < 0.5 else -1)
-    along = (xs * np.float32(math.cos(angle)) + ys * np.float32(math.sin(angle))) / np.float32(
-        request.unit * 1.8
-    )
+    along = (xs * np.float32(math.cos(angle)) + ys * np.float32(math.sin(angle))) / np.float32(request.unit * 1.8)
     turbulence = noise.fractal(rng, height, width, request.unit * 2.2, octaves, 0.55)
     wobble = noise.fractal(rng, height, width, request.unit * 0.8, octaves, 0.5)
-    phase = along + turbulence * np.float32(2.4) + wobble * np.float32(0.4)
+    phase = along + turbulence * np.float32(1.7) + wobble * np.float32(0.35)
     soft = noise.periodic(phase, _vein_profile(5.0))
     fade = np.clip(noise.fractal(rng, height, width, request.unit * 2.5, 3) * 2.5 + 0.65, 0.0, 1.0)
-    thin_phase = along * np.float32(1.7) + turbulence * np.float32(4.5) + wobble * np.float32(1.4)
+    thin_phase = along * np.float32(1.3) + turbulence * np.float32(2.2) + wobble * np.float32(0.9)
     thin = noise.periodic(thin_phase, _vein_profile(32.0))
     thin_fade = np.clip(noise.fractal(rng, height, width, request.unit * 1.5, 3) * 4.0 + 0.1, 0.0, 1.0)
     clouds = noise.fractal(rng, height, width, request.unit * 1.8, octaves, 0.55)
     veins = np.clip(
         soft * fade * 0.7
         + thin * thin_fade * np.float32(0.8 * request.quality.detail)
-        + np.clip(clouds, 0, None) * 0.35,
+        + np.clip(clouds, 0, None) * 0.18,
         0.0,
         1.0,
     )
@@ -167,9 +161,7 @@ def wood(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     rings = noise.periodic(
         xs / np.float32(ring_px) + drift * np.float32(3.0) + plank_phase[plank_index], _ring_profile()
     )
-    fibres = noise.fractal(rng, width, height, 3.0, 2, 0.6, stretch=12.0).T * np.float32(
-        request.quality.detail
-    )
+    fibres = noise.fractal(rng, width, height, 3.0, 2, 0.6, stretch=12.0).T * np.float32(request.quality.detail)
     joint_rows = rng.uniform(0, height, count).astype(np.float32)
     joint = np.clip(1.4 - np.abs(ys - joint_rows[plank_index]), 0.0, 1.0)
     edge = np.clip(1.0 - np.abs(((xs + 0.5) % plank_px) - 0.5), 0.0, 1.0)
@@ -183,7 +175,7 @@ def terrazzo(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     height, width = request.height, request.width
     matrix = 1.0 + 0.03 * noise.fractal(rng, height, width, request.unit, 3) + 0.04 * _fine(rng, request, 1.5)
     albedo = _tinted(matrix, request.colour).astype(np.float32)
-    chip_colours = [request.accents[0], request.accents[1], (235, 235, 230), (90, 90, 92), (200, 120, 96)]
+    chip_colours = [request.accents[0], request.accents[1], (235, 235, 230), (90, 90, 92)]  # ≤ 4: cv2.transform
     chip_px = request.unit * 0.09
     count = int(height * width / (chip_px * chip_px) * 0.15)
     centres = rng.uniform(0, 1, (count, 2)) * np.asarray([width, height])
@@ -193,14 +185,21 @@ def terrazzo(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     angles = np.linspace(0, 2 * math.pi, sides, endpoint=False)[None, :] + rng.uniform(0, 6.3, (count, 1))
     jitter = rng.uniform(0.55, 1.15, (count, sides))
     points = np.stack([np.cos(angles), np.sin(angles)], axis=2) * (radii[:, None] * jitter)[..., None]
-    polygons = np.round((points + centres[:, None, :]) * 4).astype(np.int32)  # 2 fractional bits
-    layer = np.ascontiguousarray(albedo)
-    for index in range(count):
-        tone = (
-            np.asarray(chip_colours[int(choice[index])], np.float32) / 255.0 * float(rng.uniform(0.9, 1.05))
-        )
-        cv2.fillPoly(layer, [polygons[index]], tone.tolist(), lineType=cv2.LINE_AA, shift=2)
-    return layer
+    # Chips are drawn per colour at twice the size (antialiased, 2 fractional bits), then averaged down.
+    polygons = np.round((points + centres[:, None, :]) * 8).astype(np.int32)
+    masks = []
+    for index in range(len(chip_colours)):
+        mask = np.zeros((height * 2, width * 2), np.uint8)
+        for member in np.flatnonzero(choice == index):  # one call per chip: overlaps in one call cancel
+            cv2.fillPoly(mask, [polygons[member]], 255, lineType=cv2.LINE_AA, shift=2)
+        masks.append(cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA))
+    covers = cv2.merge(masks).astype(np.float32)
+    palette = np.asarray(chip_colours, np.float32).T / np.float32(255.0 * 255.0)  # (3, groups)
+    tone = 1.0 + 0.08 * noise.fractal(rng, height, width, request.unit * 0.5, 2)
+    chips = cv2.transform(covers, palette) * tone[..., None]
+    coverage = cv2.transform(covers, np.full((1, len(chip_colours)), 1.0 / 255.0, np.float32))
+    coverage = np.minimum(coverage, 1.0)
+    return albedo * (1.0 - coverage[..., None]) + chips
 
 
 def fabric(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:

@@ -95,9 +95,7 @@ class _Wishes:
     avoided_colours: tuple[RGB, ...]
 
     def said(self, family: str) -> str | None:
-        return next(
-            (value for value in self.terms.values(family) if (family, value) not in self.avoided), None
-        )
+        return next((value for value in self.terms.values(family) if (family, value) not in self.avoided), None)
 
     def allowed(self, family: str, value: str) -> bool:
         return (family, value) not in self.avoided
@@ -132,11 +130,7 @@ def _backdrop(wishes: _Wishes, lighting: str, rng: np.random.Generator) -> str:
         return explicit
     if wishes.terms.wall is not None or wishes.terms.wall_colour is not None:
         return "wall"
-    if (
-        wishes.wants("overlay", "bokeh")
-        and wishes.allowed("backdrop", "bokeh")
-        and lighting in ("low_key", "neon")
-    ):
+    if wishes.wants("overlay", "bokeh") and wishes.allowed("backdrop", "bokeh") and lighting in ("low_key", "neon"):
         return "bokeh"
     hint = wishes.said("backdrop_hint")
     if hint is not None:
@@ -208,10 +202,7 @@ def _avoid(colour: RGB, avoided: tuple[RGB, ...]) -> RGB:
     """Move a colour away from any colour the negative prompt names."""
     for bad in avoided:
         if colours.chroma(bad) < 0.12:  # a neutral: move the lightness away from it
-            if (
-                abs(colours.luminance(colour) - colours.luminance(bad)) < 0.25
-                and colours.chroma(colour) < 0.2
-            ):
+            if abs(colours.luminance(colour) - colours.luminance(bad)) < 0.25 and colours.chroma(colour) < 0.2:
                 target = 0.3 if colours.luminance(bad) > 0.5 else 0.85
                 colour = colours.with_lightness(colour, target)
         elif colours.hue_distance(colour, bad) < 0.09:
@@ -226,9 +217,7 @@ def _wall_colour(
         base = wishes.terms.wall_colour
     elif main is not None:
         natural = MATERIAL_COLOURS.get(wall, MATERIAL_COLOURS["paint"])
-        base = colours.mix(
-            natural, main, strength if wall in ("paint", "paper", "plaster") else strength * 0.6
-        )
+        base = colours.mix(natural, main, strength if wall in ("paint", "paper", "plaster") else strength * 0.6)
     else:
         natural = MATERIAL_COLOURS.get(wall, MATERIAL_COLOURS["paint"])
         base = colours.mix(natural, _NEUTRAL_WALLS[int(rng.integers(len(_NEUTRAL_WALLS)))], 0.5)
@@ -350,8 +339,7 @@ def plan_scene(
         window_light=wishes.wants("overlay", "window")
         or (lighting == "sunlight" and rng.random() < 0.4 and wishes.allowed("overlay", "window")),
         plant_shadows=wishes.wants("overlay", "plants"),
-        bokeh_lights=(wishes.wants("overlay", "bokeh") or backdrop == "bokeh")
-        and wishes.allowed("overlay", "bokeh"),
+        bokeh_lights=(wishes.wants("overlay", "bokeh") or backdrop == "bokeh") and wishes.allowed("overlay", "bokeh"),
         closeup=closeup,
         depth_of_field=_depth_of_field(wishes, view, closeup),
         gloss=_gloss(wishes, surface, lighting),

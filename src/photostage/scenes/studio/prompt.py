@@ -147,9 +147,7 @@ def _merge_colours(items: list[_Item]) -> list[_Item]:
         previous = merged[-1] if merged else None
         if item.colour is not None and previous is not None and previous.colour is not None:
             shade = colours.mix(previous.colour, item.colour, 0.25)
-            merged[-1] = _Item(
-                f"{previous.phrase} {item.phrase}", previous.facts, shade, previous.tone or item.tone
-            )
+            merged[-1] = _Item(f"{previous.phrase} {item.phrase}", previous.facts, shade, previous.tone or item.tone)
         else:
             merged.append(item)
     return merged
@@ -288,9 +286,7 @@ def look_of(product_rgba: np.ndarray) -> ProductLook | None:
     accent: RGB = max(clusters, key=lambda pair: colours.chroma(pair[0]) * (pair[1] ** 0.25))[0]
     _, lightness, saturation = colours.to_hls(dominant)
     aspect = (ys.max() - ys.min() + 1) / (xs.max() - xs.min() + 1)
-    return ProductLook(
-        dominant, accent, lightness, saturation * colours.chroma(dominant) ** 0.5, float(aspect)
-    )
+    return ProductLook(dominant, accent, lightness, saturation * colours.chroma(dominant) ** 0.5, float(aspect))
 
 
 def _surface_for(look: ProductLook, avoided: frozenset[Fact]) -> str:
@@ -330,21 +326,14 @@ def describe_product(product_rgba: np.ndarray, guidelines: str | None) -> str:
     look = look_of(product_rgba)
     clauses: list[str] = [guidelines.strip()] if guidelines and guidelines.strip() else []
     if look is None:
-        return ", ".join(
-            [*clauses, "soft studio lighting, seamless white sweep, professional product photography"]
-        )
+        return ", ".join([*clauses, "soft studio lighting, seamless white sweep, professional product photography"])
     flat = look.aspect < 0.6
     view = guide.first("view") or ("top" if flat else "front")
     backdrop_name, mood = _palette_for(look)
     surface = guide.surface or _surface_for(look, guide.avoided)
     if guide.surface is None:
         clauses.append(f"on a {surface} surface" if view == "top" else f"on a {surface} table")
-    if (
-        view == "front"
-        and guide.wall is None
-        and guide.first("backdrop") is None
-        and guide.wall_colour is None
-    ):
+    if view == "front" and guide.wall is None and guide.first("backdrop") is None and guide.wall_colour is None:
         clauses.append(f"{backdrop_name} wall background")
     if not guide.colours and not guide.values("mood"):
         clauses.append(f"{mood} palette")

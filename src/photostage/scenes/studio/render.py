@@ -63,8 +63,11 @@ class WorkCanvas:
     scale_x: float
 
 
-def _work_canvas(job: RenderJob, quality: Quality) -> WorkCanvas:
-    scale = min(1.0, quality.work_scale)
+_FLAT_LAY_SHARPNESS = 1.25  # a flat lay is all in focus: its texture is rendered finer
+
+
+def _work_canvas(job: RenderJob, quality: Quality, view: str) -> WorkCanvas:
+    scale = min(1.0, quality.work_scale * (_FLAT_LAY_SHARPNESS if view == "top" else 1.0))
     height, width = max(16, round(job.height * scale)), max(16, round(job.width * scale))
     return WorkCanvas(height, width, height / job.height, width / job.width)
 
@@ -76,9 +79,7 @@ def _product_extent(job: RenderJob) -> tuple[float, float, float, float] | None:
     return float(x0), float(y0), float(x1), float(y1)
 
 
-def front_geometry(
-    plan: ScenePlan, job: RenderJob, work: WorkCanvas, guide: TemplateGuide | None
-) -> Geometry:
+def front_geometry(plan: ScenePlan, job: RenderJob, work: WorkCanvas, guide: TemplateGuide | None) -> Geometry:
     """Place the junction above the product's base, so the product stands on the floor."""
     height, width = work.height, work.width
     extent = _product_extent(job)
@@ -102,9 +103,7 @@ def front_geometry(
 def _request(
     plan: ScenePlan, height: int, width: int, colour: colours.RGB, unit: float, quality: Quality
 ) -> MaterialRequest:
-    return MaterialRequest(
-        height=height, width=width, colour=colour, unit=unit, quality=quality, accents=plan.accents
-    )
+    return MaterialRequest(height=height, width=width, colour=colour, unit=unit, quality=quality, accents=plan.accents)
 
 
 def _floor_albedo(plan: ScenePlan, geo: Geometry, quality: Quality, rng: np.random.Generator) -> np.ndarray:
@@ -113,9 +112,7 @@ def _floor_albedo(plan: ScenePlan, geo: Geometry, quality: Quality, rng: np.rand
     ratio = (geo.height - geo.vanishing) / max(geo.junction - geo.vanishing, 1e-3)
     tex_h = max(8, round(tex_w * min(1.6, 0.35 * ratio)))
     unit = tex_w / (3.6 if plan.closeup else 5.5)
-    albedo = render_material(
-        plan.surface, rng, _request(plan, tex_h, tex_w, plan.surface_colour, unit, quality)
-    )
+    albedo = render_material(plan.surface, rng, _request(plan, tex_h, tex_w, plan.surface_colour, unit, quality))
     far_w = geo.width * 1.3
     near_w = far_w * ratio
     centre = geo.width / 2
@@ -166,10 +163,9 @@ def _lit_front(
         )
         ground = lighting.lit(floor, field, character)
         haze = (
-            np.exp(
-                -np.clip(np.arange(geo.height, dtype=np.float32) - geo.junction, 0, None)
-                / (0.06 * geo.height)
-            )[:, None, None]
+            np.exp(-np.clip(np.arange(geo.height, dtype=np.float32) - geo.junction, 0, None) / (0.06 * geo.height))[
+                :, None, None
+            ]
             * 0.6
         )
         ground = ground + (sky[horizon - 1 : horizon] - ground) * haze
@@ -178,17 +174,13 @@ def _lit_front(
     wall = render_material(
         plan.wall,
         rng,
-        _request(
-            plan, wall_rows, geo.width, plan.wall_colour, geo.width / (4.0 if plan.closeup else 6.0), quality
-        ),
+        _request(plan, wall_rows, geo.width, plan.wall_colour, geo.width / (4.0 if plan.closeup else 6.0), quality),
     )
     albedo = floor.copy()
     albedo[:wall_rows] = wall * (1.0 - weight[:wall_rows]) + floor[:wall_rows] * weight[:wall_rows]
     image = lighting.lit(albedo, field, character)
     if plan.lighting == "neon":
-        image += albedo * lighting.coloured_side_lights(
-            geo.height, geo.width, plan.accents[0], plan.accents[1], 0.9
-        )
+        image += albedo * lighting.coloured_side_lights(geo.height, geo.width, plan.accents[0], plan.accents[1], 0.9)
         tubes = backdrops.neon_tubes(rng, geo.height, geo.width, round(geo.junction), plan.accents)
         image += tubes * (1.0 - weight)
     return image
@@ -234,9 +226,7 @@ def _blur(image: np.ndarray, sigma: float, downscale: int) -> np.ndarray:
     factor = max(1, min(downscale, int(sigma // 1.5) or 1))
     if factor == 1:
         return cv2.GaussianBlur(image, (0, 0), sigma)
-    small = cv2.resize(
-        image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA
-    )
+    small = cv2.resize(image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
@@ -259,9 +249,7 @@ def _depth_of_field(image: np.ndarray, plan: ScenePlan, geo: Geometry, quality: 
     return image + (mid - image) * near_half + (far - mid) * far_half
 
 
-def _bokeh_lights(
-    image: np.ndarray, plan: ScenePlan, rng: np.random.Generator, rows: tuple[int, int]
-) -> np.ndarray:
+def _bokeh_lights(image: np.ndarray, plan: ScenePlan, rng: np.random.Generator, rows: tuple[int, int]) -> np.ndarray:
     if not plan.bokeh_lights:
         return image
     height, width = image.shape[:2]
@@ -312,9 +300,7 @@ def render_top(
 ) -> np.ndarray:
     height, width = work.height, work.width
     unit = width / (3.2 if plan.closeup else 4.5)
-    albedo = render_material(
-        plan.surface, rng, _request(plan, height, width, plan.surface_colour, unit, quality)
-    )
+    albedo = render_material(plan.surface, rng, _request(plan, height, width, plan.surface_colour, unit, quality))
     extent = _product_extent(job)
     centre = (
         (width / 2, height / 2)
@@ -353,9 +339,7 @@ def to_canvas(image: np.ndarray, job: RenderJob, quality: Quality, rng: np.rando
     return cv2.convertScaleAbs(deep, alpha=1.0 / 256.0)
 
 
-def reflect_product(
-    background: np.ndarray, job: RenderJob, plan: ScenePlan, rng: np.random.Generator
-) -> np.ndarray:
+def reflect_product(background: np.ndarray, job: RenderJob, plan: ScenePlan, rng: np.random.Generator) -> np.ndarray:
     """A faded, flipped copy of the product below its base line on glossy floors (in place)."""
     extent = _product_extent(job)
     if plan.gloss <= 0.05 or extent is None or plan.view != "front":
@@ -427,7 +411,7 @@ def render_scene(
 ) -> RenderedScene:
     """The full recipe: work-resolution scene, canvas upsample with grain, reflection, shadows."""
     character = LIGHTS[plan.lighting]
-    work = _work_canvas(job, quality)
+    work = _work_canvas(job, quality, plan.view)
     softness = float(np.clip(job.scene.shadow.softness * character.shadow_softness, 0.0, 1.0))
     info: dict[str, object] = {
         "engine": "studio",

@@ -58,18 +58,14 @@ def analyse_template(template: np.ndarray) -> TemplateLayout:
     return TemplateLayout(horizon, _mean_colour(small[:split]), _mean_colour(small[split:]), structure)
 
 
-def follow_template(
-    plan: ScenePlan, layout: TemplateLayout, terms: PromptTerms, requested_view: str
-) -> ScenePlan:
+def follow_template(plan: ScenePlan, layout: TemplateLayout, terms: PromptTerms, requested_view: str) -> ScenePlan:
     """The plan recoloured with the template's palette and, for a template without a horizon
     (and no view asked), seen from the top."""
     view = plan.view
     if requested_view == "auto" and terms.first("view") is None and layout.horizon is None:
         view = "top"
     natural = MATERIAL_COLOURS.get(plan.surface, MATERIAL_COLOURS["paper"])
-    surface_colour = colours.mix(
-        natural, layout.bottom_colour if view == "front" else layout.top_colour, 0.75
-    )
+    surface_colour = colours.mix(natural, layout.bottom_colour if view == "front" else layout.top_colour, 0.75)
     return dataclasses.replace(
         plan,
         view=view,
@@ -104,12 +100,8 @@ def adjust(
     """The template fitted by cover-crop, relit by the plan's light and tinted toward the prompt's
     or request's colour, keeping its structure; the product's shadow added."""
     assert job.scene.template is not None
-    template = (
-        job.scene.template[..., :3] if job.scene.template.ndim == 3 else np.dstack([job.scene.template] * 3)
-    )
-    fitted = (
-        compose.cover_fit(np.ascontiguousarray(template), job.width, job.height).astype(np.float32) / 255.0
-    )
+    template = job.scene.template[..., :3] if job.scene.template.ndim == 3 else np.dstack([job.scene.template] * 3)
+    fitted = compose.cover_fit(np.ascontiguousarray(template), job.width, job.height).astype(np.float32) / 255.0
     character = LIGHTS[plan.lighting]
     small_h, small_w = max(8, job.height // 4), max(8, job.width // 4)
     extent = job.product.box
