@@ -217,7 +217,7 @@ def test_a_full_queue_answers_503_with_retry_after(settings: Settings, product: 
     def slow_jobs(services) -> JobService:  # type: ignore[no-untyped-def]
         options = dataclasses.replace(FAST, max_queue=1)
         return JobService(services.settings, options, services.sessions, services.keys, services.credits,
-                          FakePipeline(delay_s=2.0))
+                          FakePipeline(delay_s=1.0))
 
     for api in open_api(settings, slow_jobs):
         key = api.key()

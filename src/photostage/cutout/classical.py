@@ -141,5 +141,4 @@ def _clean_alpha(alpha: np.ndarray, input_alpha: np.ndarray) -> np.ndarray:
 
 def _whole_frame(rgba: np.ndarray, engine: str) -> Cutout:
     """Nothing separable from the backdrop: keep the whole frame rather than lose the product."""
-    height, width = rgba.shape[:2]
-    return Cutout(rgba=rgba.copy(), box=(0, 0, width, height), engine=engine)
+    return Cutout(rgba=rgba.copy(), box=alpha_box(rgba[..., 3]), engine=engine)
