@@ -6,8 +6,6 @@ as a recipe and nothing below it needs to know about HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from photostage.contract.errors import (
@@ -49,14 +47,6 @@ def cut_out(image: DecodedImage, engine: CutoutEngine, mode: str, requested: boo
     return cutout
 
 
-@dataclass(frozen=True)
-class ObjectLayer:
-    """The product ready to composite: the placed layer plus what it was made from."""
-
-    placed: PlacedObject
-    frame: tuple[int, int]
-
-
 def place_object(cutout: Cutout, placement: Placement, canvas: tuple[int, int]) -> PlacedObject:
     """Crop to the object's box, rotate, fit per the placement, and paste on a canvas-sized layer."""
     frame = (cutout.rgba.shape[1], cutout.rgba.shape[0])
@@ -83,8 +73,8 @@ def place_object(cutout: Cutout, placement: Placement, canvas: tuple[int, int]) 
 
 def finish(rendered: RenderedScene, product: PlacedObject) -> np.ndarray:
     """Composite the product over the scene; opaque product pixels come out exactly as placed."""
-    layer = compose.light_wrap(product.rgba, rendered.background, rendered.light_wrap)
-    return compose.composite_over(rendered.background, layer)
+    layer = compose.light_wrap(product.rgba, rendered.background, rendered.light_wrap, box=product.box)
+    return compose.composite_over(rendered.background, layer, product.box)
 
 
 def encode(pixels: np.ndarray, options: EncodeOptions) -> EncodedImage:
