@@ -19,19 +19,20 @@ def crop(rgba: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _premultiply(rgba: np.ndarray) -> np.ndarray:
+    """float32 RGBA with colour multiplied by alpha/255 (OpenCV's per-element multiply: ~4× numpy's)."""
     out = rgba.astype(np.float32)
-    out[..., :3] *= out[..., 3:4] / 255.0
+    alpha = out[..., 3] * np.float32(1 / 255)
+    cv2.multiply(out, cv2.merge([alpha, alpha, alpha, np.ones_like(alpha)]), dst=out)
     return out
 
 
 def _unpremultiply(premultiplied: np.ndarray) -> np.ndarray:
-    alpha = premultiplied[..., 3:4]
-    out = np.empty(premultiplied.shape, np.uint8)
-    safe = np.where(alpha > 0, alpha, 1.0)
-    colour = np.where(alpha > 0, premultiplied[..., :3] * (255.0 / safe), 0.0)
-    out[..., :3] = np.clip(colour + 0.5, 0, 255).astype(np.uint8)
-    out[..., 3] = np.clip(alpha[..., 0] + 0.5, 0, 255).astype(np.uint8)
-    return out
+    premultiplied = cv2.max(premultiplied, 0.0)  # bicubic overshoot below zero
+    alpha = premultiplied[..., 3]
+    inverse = np.zeros_like(alpha)
+    np.divide(np.float32(255), alpha, out=inverse, where=alpha > 1e-3)
+    straight = cv2.multiply(premultiplied, cv2.merge([inverse, inverse, inverse, np.ones_like(alpha)]))
+    return cv2.convertScaleAbs(straight)  # rounds and saturates to uint8
 
 
 def rotate(rgba: np.ndarray, degrees: float) -> np.ndarray:
@@ -69,8 +70,7 @@ def resize(rgba: np.ndarray, width: int, height: int) -> np.ndarray:
         out = cv2.resize(rgba, (width, height), interpolation=interpolation)
         out[..., 3] = 255
         return out
-    resized = cv2.resize(_premultiply(rgba), (width, height), interpolation=interpolation)
-    return _unpremultiply(np.clip(resized, 0, None))
+    return _unpremultiply(cv2.resize(_premultiply(rgba), (width, height), interpolation=interpolation))
 
 
 def place(layer: np.ndarray, canvas_w: int, canvas_h: int, left: int, top: int) -> np.ndarray:

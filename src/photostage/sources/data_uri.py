@@ -18,6 +18,7 @@ _TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
 _MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
 _PARAMETER = re.compile(rf"{_TOKEN}=[^;,]*")
 _WHITESPACE = re.compile(r"\s+")
+_WHITESPACE_CHARS = (" ", "\n", "\r", "\t", "\f", "\v")
 
 
 def _is_valid_header(header: str) -> bool:
@@ -32,6 +33,8 @@ def _base64_text(payload: str) -> str:
     """The base64 alphabet text: percent-decoded when the URI was percent-encoded, unwrapped."""
     if "%" in payload:
         payload = unquote_to_bytes(payload).decode("ascii", "replace")
+    if not any(space in payload for space in _WHITESPACE_CHARS):
+        return payload  # the common case, a long unwrapped line: skip the regex pass
     return _WHITESPACE.sub("", payload)
 
 
