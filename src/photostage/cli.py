@@ -222,7 +222,7 @@ def create(
 @app.command()
 def gallery(
     out: Annotated[Path, typer.Option(help="Where to write the contact sheet.")] = Path("docs/gallery.png"),
-    size: Annotated[int, typer.Option(help="Cell size in pixels.")] = 384,
+    size: Annotated[int, typer.Option(help="Cell size in pixels.")] = 320,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
 ) -> None:
     """Render the fixed prompts × products contact sheet of the studio engine."""
@@ -231,6 +231,20 @@ def gallery(
     write_gallery(out, size=size, seed=seed)
     console.print(f"wrote {out}")
 
+
+def _register_subsystem_commands() -> None:
+    """Commands that live with their subsystem: jobs (worker, batch, webhooks), doctor."""
+    from photostage.jobs.cli import register as register_jobs
+
+    register_jobs(app)
+    try:
+        from photostage.doctor import register as register_doctor
+    except ModuleNotFoundError:  # pragma: no cover - the doctor lands with the playground work
+        return
+    register_doctor(app)
+
+
+_register_subsystem_commands()
 
 if __name__ == "__main__":
     app()

@@ -109,6 +109,11 @@ class JobsSettings(BaseModel):
     max_queue: int = Field(1000, ge=1)
     webhook_timeout_s: float = Field(10.0, gt=0)
     webhook_max_attempts: int = Field(6, ge=1)
+    webhook_backoff_s: float = Field(5.0, gt=0, description="First webhook retry delay, doubled each attempt.")
+    lease_s: float = Field(30.0, gt=0, description="A worker's hold on a job; a job whose lease expires is retried.")
+    max_attempts: int = Field(5, ge=1, description="Workers that may start a job before it is given up.")
+    progress_interval_s: float = Field(0.25, gt=0)
+    redispatch_after_s: float = Field(900.0, gt=0, description="Re-send a queued job's message after this long.")
 
 
 class Settings(BaseSettings):

@@ -352,3 +352,51 @@ def test_sync_idempotency_replays_successes_and_refuses_duplicates_in_flight(wor
     clock[0] += timedelta(seconds=61)  # a day later (here: the TTL) the key is free again
     assert store.begin_sync(account, "k1", "digest-b", stale_after_s=30).replay is None
     assert store.sweep() >= 1
+
+
+class RecordingDispatcher:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.sent: list[str] = []
+
+    def submit(self, job_id: str) -> None:
+        if self.fail:
+            raise ConnectionError("broker down")
+        self.sent.append(job_id)
+
+    def start(self) -> None:
+        return
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        return
+
+
+def test_a_job_whose_message_never_went_out_or_was_lost_is_sent_again_once(world: World) -> None:
+    options = dataclasses.replace(FAST, undispatched_grace_s=0.0, redispatch_after_s=0.3)
+    api, other = world.service(FakePipeline(), options), world.service(FakePipeline(), options)
+    api.dispatcher = RecordingDispatcher(fail=True)
+    principal = world.principal()
+    job_id = api.submit(principal, body()).job.id  # accepted although the broker is down
+    assert api.get(principal.account_id, job_id).status == "ACCEPTED"
+    api.dispatcher, other.dispatcher = RecordingDispatcher(), RecordingDispatcher()
+    assert api.reap() + other.reap() == 1  # two reapers, one message
+    assert api.dispatcher.sent + other.dispatcher.sent == [job_id]
+    assert api.reap() + other.reap() == 0
+    threading.Event().wait(0.4)  # the message was lost: nobody took the job
+    assert api.reap() + other.reap() == 1
+    assert len(api.dispatcher.sent + other.dispatcher.sent) == 2
+
+
+def test_temporary_results_of_a_rerun_replace_the_first_attempts(tmp_path: Path) -> None:
+    from photostage.jobs.execute import JobResultsTmp
+    from photostage.storage.tmp import TmpStore
+
+    store = TmpStore(tmp_path / "tmp", signing_key="k" * 32, ttl_s=3600, base_url="http://test")
+    tmp = JobResultsTmp(store)
+    first = tmp.put(b"one", "png", "job123", 0)
+    other = tmp.put(b"other", "png", "job123", 1)
+    second = tmp.put(b"two", "png", "job123", 0)  # the rerun
+    assert sorted(path.name for path in (tmp_path / "tmp").iterdir()) == sorted([second.name, other.name])
+    expires, signature = second.url.split("expires=")[1].split("&signature=")
+    assert store.open(second.name, int(expires), signature).read_bytes() == b"two"
+    assert first.name.split("-")[1] == second.name.split("-")[1]  # one name per job and index

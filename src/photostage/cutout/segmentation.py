@@ -26,8 +26,8 @@ MIN_EDGE_STRENGTH = 0.03  # gradient per pixel (colours in [0, 1]) that counts a
 MIN_SHARP_EDGE_STRENGTH = 0.012  # a weaker gradient still counts when it is sharp (a step, not a ramp)
 SHARPNESS_RATIO = 1.6
 SHADOW_MIN_RATIO = 0.3  # a floor shadow keeps at least this fraction of the backdrop's brightness
-SHADOW_CHROMA_TOLERANCE = 0.02
-HOLE_EDGE_FRACTION = 0.45  # share of a hole's rim that must be a strong edge
+SHADOW_CHROMA_TOLERANCE = 0.006  # real shadows keep the backdrop hue; cream or beige surfaces do not
+HOLE_EDGE_FRACTION = 0.6  # share of a hole's rim that must lie on a silhouette edge
 HOLE_BACKDROP_FRACTION = 0.3  # share of a hole that must look like backdrop (the rest: shadow)
 HOLE_COLOUR_MATCH = 2.5  # |median residual| / noise inside a hole
 HOLE_MAX_ISLANDS = 0.05  # enclosed non-backdrop area, relative to the hole
@@ -98,7 +98,7 @@ def _shadow_like(smooth: np.ndarray, surface: np.ndarray, noise: np.ndarray) -> 
     ratio = brightness / backdrop_brightness
     chroma = smooth / np.maximum(brightness, 1e-3)[..., None]
     backdrop_chroma = surface / backdrop_brightness[..., None]
-    tolerance = SHADOW_CHROMA_TOLERANCE + 2.0 * float(noise.max()) / np.maximum(brightness, 0.05)
+    tolerance = SHADOW_CHROMA_TOLERANCE + float(noise.max()) / np.maximum(brightness, 0.05)
     same_chroma = np.abs(chroma - backdrop_chroma).max(axis=2) < tolerance
     return same_chroma & (ratio > SHADOW_MIN_RATIO) & (ratio < 1.0)
 
@@ -208,10 +208,11 @@ def _is_hole(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice
     if evidence.textured and _median_detail(backdrop, evidence, window) < HOLE_MIN_TEXTURE:
         return False
     colour_offset = np.abs(np.median(evidence.residual[window][backdrop], axis=0))
-    if float(colour_offset.max()) > HOLE_COLOUR_MATCH:
+    tolerance = HOLE_COLOUR_MATCH * (2.0 if evidence.textured else 1.0)  # blotches shift local colour
+    if float(colour_offset.max()) > tolerance:
         return False
     rim = _dilate(region, 2) & ~region
-    return float(evidence.edges[window][rim].mean()) >= HOLE_EDGE_FRACTION
+    return float(_dilate(evidence.edges[window], 1)[rim].mean()) >= HOLE_EDGE_FRACTION
 
 
 def _median_detail(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice]) -> float:

@@ -297,14 +297,19 @@ def _shoe(
     left, right = cx - length / 2, cx + length / 2
     sole = np.array([[left, base_y - sole_h], [right - length * 0.04, base_y - sole_h], [right, base_y - sole_h * 0.4],
                      [right - length * 0.05, base_y], [left + length * 0.02, base_y]], np.float32)
-    upper = np.array([[left + length * 0.02, base_y - sole_h * 0.5], [left, base_y - length * 0.38],
+    upper = np.array([[left, base_y - sole_h * 0.5], [left, base_y - length * 0.38],
                       [left + length * 0.16, base_y - length * 0.4], [left + length * 0.3, base_y - length * 0.3],
                       [left + length * 0.55, base_y - length * 0.24], [right - length * 0.12, base_y - length * 0.15],
                       [right - length * 0.02, base_y - sole_h * 0.8], [right - length * 0.1, base_y - sole_h * 0.5]],
                      np.float32)
     upper_pts = _smooth_polygon(upper)
-    cv2.fillPoly(mask, [upper_pts], 1)
-    cv2.fillPoly(paint, [upper_pts], tuple(float(c) for c in colour))
+    seat = np.zeros_like(mask)  # the unsmoothed bottom of the upper: it sits on the sole, no notch
+    cv2.fillPoly(seat, [np.round(upper).astype(np.int32)], 1)
+    seat[: int(base_y - length * 0.1)] = 0
+    for layer, value in ((mask, 1), (paint, tuple(float(c) for c in colour))):
+        cv2.fillPoly(layer, [upper_pts], value)
+    mask |= seat
+    paint[seat > 0] = colour
     sole_pts = np.round(sole).astype(np.int32)
     cv2.fillPoly(mask, [sole_pts], 1)
     cv2.fillPoly(paint, [sole_pts], (228, 224, 215) if colour.mean() < 80 else (35, 35, 38))

@@ -159,10 +159,16 @@ class JobExecutor:
         return outcome
 
     def _run(self, job: JobRecord, owner: str, lease: LeaseKeeper) -> str:
+        last_write = time.monotonic()
+
         def progress(stage: str, fraction: float) -> None:
-            if lease.lost.is_set() or not self.store.report(
-                job.id, owner, stage, fraction, self.options.lease_s
-            ):
+            nonlocal last_write
+            if lease.lost.is_set():
+                raise JobAborted(job.id)
+            if time.monotonic() - last_write < self.options.progress_interval_s:
+                return
+            last_write = time.monotonic()
+            if not self.store.report(job.id, owner, stage, fraction, self.options.lease_s):
                 raise JobAborted(job.id)
 
         try:

@@ -20,9 +20,13 @@ class JobOptions:
     a job whose lease ran out is handed to another worker. ``max_attempts``: how many workers may
     start a job before it is given up (a job that kills its worker every time). ``poll_s``: how
     often the background loops (lease reaper, webhook sender) look at the database.
+    ``progress_interval_s``: progress is written at most this often (a short job writes only its
+    start and its end; a cancel is noticed at the next write or heartbeat).
     ``webhook_backoff_s``: the first retry delay of a webhook, doubled at every attempt up to
     ``webhook_backoff_cap_s``. ``undispatched_grace_s``: an ACCEPTED job whose queue message was
-    never sent (the API died in between) is sent again after this long."""
+    never sent (the API died in between) is sent again after this long; one still ACCEPTED
+    ``redispatch_after_s`` after its message was sent (the message was lost: a Redis restart
+    without persistence, a worker that failed before taking the job) is sent once more."""
 
     runner: str = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -32,6 +36,7 @@ class JobOptions:
     lease_s: float = 30.0
     max_attempts: int = 5
     poll_s: float = 1.0
+    progress_interval_s: float = 0.25
     webhook_timeout_s: float = 10.0
     webhook_max_attempts: int = 6
     webhook_backoff_s: float = 5.0
@@ -40,6 +45,7 @@ class JobOptions:
     idempotency_ttl_s: float = DAY_S
     visibility_timeout_s: float = 3600.0
     undispatched_grace_s: float = 30.0
+    redispatch_after_s: float = 900.0
     redis_key_prefix: str = "photostage:"
 
     @classmethod
@@ -51,6 +57,11 @@ class JobOptions:
             max_queue=jobs.max_queue,
             webhook_timeout_s=jobs.webhook_timeout_s,
             webhook_max_attempts=jobs.webhook_max_attempts,
+            webhook_backoff_s=jobs.webhook_backoff_s,
+            lease_s=jobs.lease_s,
+            max_attempts=jobs.max_attempts,
+            progress_interval_s=jobs.progress_interval_s,
+            redispatch_after_s=jobs.redispatch_after_s,
         )
 
     @property

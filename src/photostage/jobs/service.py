@@ -174,6 +174,7 @@ class JobService:
             self.executor.give_up(job_id)
         again = self.store.release_expired()
         again += self.store.undispatched(self.options.undispatched_grace_s)
+        again += self.store.stale_dispatched(self.options.redispatch_after_s)
         for job_id in again:
             self.dispatch(job_id)
         self.idempotency.sweep()
@@ -184,6 +185,7 @@ class JobService:
             self.dispatcher.submit(job_id)
         except Exception:  # noqa: BLE001 - the job is safe in the store; the reaper sends it later
             log.exception("could not queue job %s; it stays ACCEPTED and is queued again later", job_id)
+            self.store.clear_dispatched(job_id)
             return
         self.store.mark_dispatched(job_id)
 

@@ -334,16 +334,44 @@ class JobStore:
         return released
 
     def undispatched(self, older_than_s: float, limit: int = 500) -> list[str]:
-        """ACCEPTED jobs whose queue message was never sent (the sender died in between)."""
+        """ACCEPTED jobs whose queue message was never sent (the sender died in between), each
+        taken by exactly one caller (marked as sent now); returns the ids to send."""
         cutoff = self.clock() - timedelta(seconds=older_than_s)
+        never_sent = (Job.status == ACCEPTED) & Job.dispatched_at.is_(None) & (Job.updated_at < cutoff)
+        return self._take_for_dispatch(never_sent, limit)
+
+    def stale_dispatched(self, older_than_s: float, limit: int = 500) -> list[str]:
+        """ACCEPTED jobs whose message was sent long ago and never taken (it was lost), each
+        taken by exactly one caller; returns the ids to send again."""
+        cutoff = self.clock() - timedelta(seconds=older_than_s)
+        return self._take_for_dispatch((Job.status == ACCEPTED) & (Job.dispatched_at < cutoff), limit)
+
+    def _take_for_dispatch(self, condition: Any, limit: int) -> list[str]:
         with self.sessions() as session:
-            return list(
-                session.scalars(
-                    select(Job.id)
-                    .where(Job.status == ACCEPTED, Job.dispatched_at.is_(None), Job.updated_at < cutoff)
-                    .order_by(Job.created_at)
-                    .limit(limit)
-                ).all()
+            candidates = session.scalars(
+                select(Job.id).where(condition).order_by(Job.created_at).limit(limit)
+            ).all()
+        taken: list[str] = []
+        for job_id in candidates:
+            with self.sessions.begin() as session:
+                changed = session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, condition)
+                    .values(dispatched_at=self.clock())
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+            if changed:
+                taken.append(job_id)
+        return taken
+
+    def clear_dispatched(self, job_id: str) -> None:
+        """The message could not be sent: let the next reaper pass send it."""
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.status == ACCEPTED)
+                .values(dispatched_at=None)
+                .execution_options(synchronize_session=False)
             )
 
     def accepted(self, limit: int = 100_000) -> list[str]:

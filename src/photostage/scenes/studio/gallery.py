@@ -219,12 +219,18 @@ def render_contact_sheet(prompts: list[str], products: list[np.ndarray], size: i
     return np.vstack(rows)
 
 
-def main(argv: list[str]) -> int:
-    target = Path(argv[1]) if len(argv) > 1 else Path("docs/gallery.png")
-    sheet = render_contact_sheet(list(GALLERY_PROMPTS), sample_products(), size=DOCS_TILE)
+def write_gallery(target: Path, size: int = DOCS_TILE, seed: int = 0) -> tuple[int, int]:
+    """Render the fixed prompts × sample products and write the sheet as PNG; returns (w, h)."""
+    sheet = render_contact_sheet(list(GALLERY_PROMPTS), sample_products(), size=size, seed=seed)
     target.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(target), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    print(f"wrote {target} ({sheet.shape[1]}x{sheet.shape[0]})")
+    return sheet.shape[1], sheet.shape[0]
+
+
+def main(argv: list[str]) -> int:
+    target = Path(argv[1]) if len(argv) > 1 else Path("docs/gallery.png")
+    width, height = write_gallery(target)
+    print(f"wrote {target} ({width}x{height})")
     return 0
 
 

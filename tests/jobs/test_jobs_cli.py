@@ -1,0 +1,56 @@
+"""The job commands: ``webhooks set``/``webhooks secret`` and the ``worker`` options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from typer.testing import CliRunner
+
+from photostage.accounts import KeyStore
+from photostage.config import Settings
+from photostage.db import create_schema, make_engine, make_sessionmaker
+from photostage.jobs.cli import register
+from photostage.jobs.webhooks import WebhookSecrets
+
+
+def command() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    return app
+
+
+def test_webhooks_set_and_secret(tmp_path: Path) -> None:
+    import photostage.jobs.models  # noqa: F401
+
+    settings = Settings(data_dir=tmp_path)
+    engine = make_engine(settings.sqlalchemy_url)
+    create_schema(engine)
+    sessions = make_sessionmaker(engine)
+    _, info = KeyStore(sessions).create("cli")
+    runner = CliRunner()
+    data_dir = ["--data-dir", str(tmp_path)]
+    result = runner.invoke(command(), ["webhooks", "set", str(info.id), "https://hooks.example.com/a", *data_dir])
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    assert secret.startswith("whsec_") and WebhookSecrets(sessions).signing_secret(info.account_id) == secret
+    assert KeyStore(sessions).webhook_url(info.id) == "https://hooks.example.com/a"
+    again = runner.invoke(command(), ["webhooks", "set", info.prefix, "https://hooks.example.com/b", *data_dir])
+    assert again.exit_code == 0 and "whsec_" not in again.output  # the secret is shown once
+    refused = runner.invoke(command(), ["webhooks", "set", str(info.id), "http://127.0.0.1/x", *data_dir])
+    assert refused.exit_code == 2
+    cleared = runner.invoke(command(), ["webhooks", "set", str(info.id), *data_dir])
+    assert cleared.exit_code == 0 and KeyStore(sessions).webhook_url(info.id) is None
+    assert runner.invoke(command(), ["webhooks", "set", "999", "https://x.example.com", *data_dir]).exit_code == 1
+    rotated = runner.invoke(command(), ["webhooks", "secret", str(info.account_id), *data_dir])
+    assert rotated.exit_code == 0 and rotated.output.strip() != secret
+    assert WebhookSecrets(sessions).signing_secret(info.account_id) == rotated.output.strip()
+    engine.dispose()
+
+
+def test_worker_refuses_an_unknown_pool_and_documents_its_options() -> None:
+    runner = CliRunner()
+    assert runner.invoke(command(), ["worker", "--pool", "gevent"]).exit_code == 2
+    help_text = runner.invoke(command(), ["worker", "--help"]).output
+    for option in ("--pool", "--concurrency", "--queue", "--lease-s", "--plugin", "--redis-url"):
+        assert option in help_text
