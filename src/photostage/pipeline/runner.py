@@ -206,8 +206,12 @@ class SceneRunner:
         return outputs
 
 
-def _output(image: EncodedImage, **fields: str) -> PipelineOutputObject:
+def _output(
+    image: EncodedImage, *, object_key: str, object_bucket: str, object_uri: str,
+    tmp_url: str = "", claid_storage_uri: str = "",
+) -> PipelineOutputObject:
     return PipelineOutputObject(
-        ext=image.ext, mps=image.mps, mime=image.mime, format=image.format,
-        width=image.width, height=image.height, **fields,
+        ext=image.ext, mps=image.mps, mime=image.mime, format=image.format, width=image.width,
+        height=image.height, tmp_url=tmp_url, object_key=object_key, object_bucket=object_bucket,
+        object_uri=object_uri, claid_storage_uri=claid_storage_uri,
     )
