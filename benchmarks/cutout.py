@@ -64,7 +64,8 @@ def main() -> None:
     parser.add_argument("--matting", choices=("auto", "closed_form", "guided"), default="auto")
     args = parser.parse_args()
     engine = ClassicalEngine(matting=args.matting)
-    print(f"classical engine, matting={engine.matting}, {os.cpu_count()} CPUs, cv2 threads {cv2.getNumThreads()}")
+    print(f"classical engine, matting={engine.matting}, {os.cpu_count()} CPUs, "
+          f"cv2 threads {cv2.getNumThreads()}")
     print(f"{'input':8s} {'pixels':>10s} {'cut-out ms':>11s} {'floor ms':>9s} {'ratio':>6s} {'IoU':>7s}")
     for label, size in SIZES.items():
         jpeg, rgba, truth = photo_jpeg(size)
@@ -72,7 +73,8 @@ def main() -> None:
         base_ms = floor_ms(jpeg, engine.work_size, args.repeats)
         alpha = engine.extract(rgba).rgba[..., 3] > 127
         iou = float((alpha & (truth > 0.5)).sum() / max((alpha | (truth > 0.5)).sum(), 1))
-        print(f"{label:8s} {size[0] * size[1]:>10d} {cut_ms:>11.0f} {base_ms:>9.1f} {cut_ms / base_ms:>6.1f} {iou:>7.4f}")
+        print(f"{label:8s} {size[0] * size[1]:>10d} {cut_ms:>11.0f} {base_ms:>9.1f} "
+              f"{cut_ms / base_ms:>6.1f} {iou:>7.4f}")
 
 
 if __name__ == "__main__":

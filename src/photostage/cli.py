@@ -42,6 +42,16 @@ def _key_store(settings: Settings):  # -> KeyStore
     return KeyStore(make_sessionmaker(engine))
 
 
+def warm_up_in_background(engine: object) -> None:
+    """Compile the cut-out's numba kernels (a minute on a cold cache) while the server starts
+    answering, so the first opaque input is not the one that waits for it."""
+    import threading
+
+    warm_up = getattr(engine, "warm_up", None)
+    if callable(warm_up):
+        threading.Thread(target=warm_up, name="photostage-warm-up", daemon=True).start()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default 127.0.0.1).")] = None,
@@ -63,7 +73,9 @@ def serve(
         secret, _ = keys.create("default")
         console.print(f"[bold green]First API key[/] (shown once, keep it): [bold]{secret}[/]")
     console.print(f"photostage on [bold]{settings.server.base_url()}[/]  (data in {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
+    api = create_app(settings)
+    warm_up_in_background(api.state.services.cutout_engine)
+    uvicorn.run(api, host=settings.server.host, port=settings.server.port,
                 log_level="info", proxy_headers=False)
 
 

@@ -92,7 +92,8 @@ def build_saliency_model(
     dims_in: list[int | str] = [1, 3, size, size] if size else ["N", 3, "H", "W"]
     dims_out: list[int | str] = [1, 1, size, size] if size else ["N", 1, "H", "W"]
     nodes = [
-        _node("ReduceMean", ["image"], ["brightness"], _ints_attribute("axes", [1]) + _int_attribute("keepdims", 1)),
+        _node("ReduceMean", ["image"], ["brightness"],
+              _ints_attribute("axes", [1]) + _int_attribute("keepdims", 1)),
         _node("Sub", ["threshold", "brightness"], ["darkness"]),
         _node("Mul", ["darkness", "gain"], ["logit" if logits else "scaled"]),
     ]
@@ -164,7 +165,8 @@ def test_dynamic_model_uses_default_size_and_imagenet_defaults(tmp_path: Path) -
 
 
 def test_logit_outputs_get_a_sigmoid(tmp_path: Path) -> None:
-    model = build_saliency_model(tmp_path / "logits.onnx", logits=True, metadata={"mean": "0,0,0", "std": "1,1,1"})
+    unit = {"mean": "0,0,0", "std": "1,1,1"}
+    model = build_saliency_model(tmp_path / "logits.onnx", logits=True, metadata=unit)
     rgba, truth = dark_ellipse_scene()
     cutout = NeuralEngine(model).extract(rgba)
     assert iou(cutout.rgba[..., 3], truth) > 0.95

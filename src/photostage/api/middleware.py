@@ -80,7 +80,7 @@ class RequestContextMiddleware:
                 if not message.get("more_body", False):
                     break
             body = b"".join(chunks)
-            is_json = "json" in headers.get("content-type", "")
+            is_json = "json" in headers.get("content-type", "").lower()
             if is_json and json_depth(body, self.max_json_depth) > self.max_json_depth:
                 error = PhotostageError(
                     VALIDATION, details={"body": [f"JSON nested deeper than {self.max_json_depth} levels"]}

@@ -57,7 +57,7 @@ class _Strict(BaseModel):
 def _control_character(text: str) -> str | None:
     for char in text:
         code = ord(char)
-        if code < 0x20 or 0x7F <= code <= 0x9F:
+        if code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:  # controls, lone surrogates
             return f"U+{code:04X}"
     return None
 

@@ -57,8 +57,9 @@ def border_band_mask(height: int, width: int, band: int) -> np.ndarray:
 def fit_background(rgb: np.ndarray, band: int, iterations: int = 4) -> BackgroundModel:
     """Fit the backdrop surface to the border band of ``rgb`` (H, W, 3) float32 in [0, 1].
 
-    Iteratively reweighted least squares: each pass drops border pixels whose residual exceeds three
-    robust standard deviations, so a product touching a border does not bend the surface.
+    Robust iterated least squares: starting from the pixels near the median border colour, each
+    pass drops border pixels whose residual exceeds three robust standard deviations, so a product
+    touching a border does not bend the surface.
     """
     height, width = rgb.shape[:2]
     ys, xs = np.nonzero(border_band_mask(height, width, band))
@@ -67,7 +68,7 @@ def fit_background(rgb: np.ndarray, band: int, iterations: int = 4) -> Backgroun
         ys, xs = ys[keep], xs[keep]
     colours = rgb[ys, xs].astype(np.float64)
     terms = _terms(xs / max(width - 1, 1), ys / max(height - 1, 1)).astype(np.float64)
-    inliers = np.ones(ys.size, bool)
+    inliers = _near_median(colours)
     coefficients = np.zeros((6, 3))
     noise = np.full(3, NOISE_FLOOR)
     for _ in range(iterations):
@@ -80,6 +81,15 @@ def fit_background(rgb: np.ndarray, band: int, iterations: int = 4) -> Backgroun
     model = BackgroundModel(coefficients=coefficients.astype(np.float32), noise=noise.astype(np.float32),
                             kind="plain")
     return BackgroundModel(coefficients=model.coefficients, noise=model.noise, kind=_classify(model))
+
+
+def _near_median(colours: np.ndarray) -> np.ndarray:
+    """A robust start: border pixels within three robust deviations of the median border colour, so
+    a product standing on an edge is left out before the first surface is fitted."""
+    offset = colours - np.median(colours, axis=0)
+    spread = np.maximum(1.4826 * np.median(np.abs(offset), axis=0), NOISE_FLOOR)
+    near = np.all(np.abs(offset) <= 3.0 * spread + NOISE_FLOOR, axis=1)
+    return near if near.sum() >= 16 else np.ones(colours.shape[0], bool)
 
 
 def _classify(model: BackgroundModel) -> BackdropKind:

@@ -25,6 +25,7 @@ from photostage.cutout.background import BackgroundModel, fit_background
 from photostage.cutout.base import Cutout, alpha_box
 from photostage.cutout.foreground import decontaminate
 from photostage.cutout.matting import Trimap, band_radius, build_trimap, matte, resolve_method
+from photostage.cutout.matting import warm_up as warm_up_matting
 from photostage.cutout.segmentation import (
     CoarseMask,
     certain_product,
@@ -36,6 +37,7 @@ from photostage.cutout.segmentation import (
 )
 
 MattingChoice = Literal["auto", "closed_form", "guided"]
+MIN_WORK_SIDE = 96  # a very narrow photo keeps at least this many working pixels across
 BAND_BACKDROP_DISTANCE = 2.5  # noise units: a band pixel this close to the backdrop model is backdrop
 
 
@@ -69,6 +71,11 @@ class ClassicalEngine:
     def available(self) -> bool:
         return True
 
+    def warm_up(self) -> None:
+        """Load (or compile) pymatting's numba kernels now, so the first cut-out is not the slow one."""
+        if self.matting == "closed_form":
+            warm_up_matting()
+
     def extract(self, rgba: np.ndarray) -> Cutout:
         rgb = np.ascontiguousarray(rgba[..., :3])
         height, width = rgb.shape[:2]
@@ -81,19 +88,20 @@ class ClassicalEngine:
         trimap = build_trimap(coarse.product, (width, height), radius)
         trimap = trimap.settle_background(backdrop_in_band(rgb, trimap, work.backdrop))
         alpha = matte(rgb, trimap, self.matting, radius, self.tile_size)
-        alpha = _clean_alpha(alpha, rgba[..., 3])
+        alpha = _respect_input_alpha(alpha, rgba[..., 3])
         result = decontaminate(rgb, alpha, radius)
         return Cutout(rgba=result, box=alpha_box(result[..., 3]), engine=self.name)
 
 
 def prepare_working_image(rgb: np.ndarray, work_size: int) -> WorkingImage:
-    """Steps 1-2: shrink (area averaging), blur lightly, and learn the backdrop from the borders."""
+    """Steps 1-2: shrink (area averaging) to ``work_size`` on the long side, or less shrinking for a
+    very narrow photo, blur lightly, and learn the backdrop from the borders."""
     height, width = rgb.shape[:2]
-    scale = min(1.0, work_size / max(height, width))
+    scale = min(1.0, max(work_size / max(height, width), MIN_WORK_SIDE / min(height, width)))
     size = (max(int(round(width * scale)), 8), max(int(round(height * scale)), 8))
     image = rgb if scale == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     smooth = cv2.GaussianBlur(image.astype(np.float32) / 255.0, (0, 0), 1.0)
-    band = max(3, int(round(0.03 * max(size))))
+    band = max(2, min(int(round(0.03 * max(size))), min(size) // 8))  # a thin strip on narrow photos
     backdrop = fit_background(smooth, band)
     if backdrop.kind == "textured":
         smooth = cv2.GaussianBlur(smooth, (0, 0), 2.0)
@@ -110,7 +118,8 @@ def segment(work: WorkingImage, grabcut_iterations: int) -> CoarseMask:
     holes = find_holes(evidence, outside, min_area)
     first = keep_substantial(~outside & ~holes, 0.03, 4 * min_area)
     sure_band = 3 if work.backdrop.kind != "textured" else 6
-    refined = grabcut_refine(work.image, first, certain_product(first, evidence), sure_band, grabcut_iterations)
+    certain = certain_product(first, evidence)
+    refined = grabcut_refine(work.image, first, certain, sure_band, grabcut_iterations)
     product = keep_substantial(refined, 0.03, 4 * min_area)
     return CoarseMask(product=product, holes=holes, outside=outside)
 
@@ -131,11 +140,10 @@ def backdrop_in_band(rgb: np.ndarray, trimap: Trimap, backdrop: BackgroundModel)
     return settled
 
 
-def _clean_alpha(alpha: np.ndarray, input_alpha: np.ndarray) -> np.ndarray:
-    """Snap near-0/near-1 matting noise and respect any transparency the input already had."""
-    alpha = np.where(alpha < 0.02, 0.0, np.where(alpha > 0.98, 1.0, alpha)).astype(np.float32)
+def _respect_input_alpha(alpha: np.ndarray, input_alpha: np.ndarray) -> np.ndarray:
+    """Keep any transparency the input already had (a cut-out forced on a PNG with alpha)."""
     if input_alpha.min() < 255:
-        alpha *= input_alpha.astype(np.float32) / 255.0
+        alpha = alpha * (input_alpha.astype(np.float32) / 255.0)
     return alpha
 
 

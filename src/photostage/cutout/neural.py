@@ -113,7 +113,8 @@ class NeuralEngine:
         """The model's saliency map for ``rgb`` (H, W, 3) uint8, float32 in [0, 1] at model size."""
         session, spec = self._load()
         resized = cv2.resize(rgb, (spec.width, spec.height), interpolation=cv2.INTER_AREA)
-        tensor = (resized.astype(np.float32) / 255.0 - np.array(spec.mean, np.float32)) / np.array(spec.std, np.float32)
+        mean, std = np.array(spec.mean, np.float32), np.array(spec.std, np.float32)
+        tensor = (resized.astype(np.float32) / 255.0 - mean) / std
         tensor = tensor.transpose(2, 0, 1)[None]
         if spec.float16:
             tensor = tensor.astype(np.float16)

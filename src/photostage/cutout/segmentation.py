@@ -3,13 +3,15 @@
 Steps, each one concern:
 1. distance of every pixel to the backdrop model, in units of the backdrop's own noise;
 2. floor-shadow candidates: the backdrop darkened without a change of chromaticity;
-3. strong edges, with a threshold above the backdrop's own texture;
+3. silhouette edges, one pixel thin: gradients above the backdrop's own texture that are strong,
+   or weaker but sharp (a pale product edge is a step; a shadow's rim is a ramp);
 4. the outside: everything reachable from the border band through backdrop-like or shadow pixels
-   without crossing a strong edge (a soft shadow has no strong edge, a product silhouette does);
+   without crossing an edge (a soft shadow has no edge, a product silhouette does);
 5. holes: enclosed backdrop-like regions (a mug handle's hole) that match the backdrop model and
    are bounded by sharp edges; a near-white glossy highlight grades softly into the product and
    a printed label differs from the backdrop colour, so neither is a hole;
-6. GrabCut, seeded with sure/probable labels from the above, decides the boundary band.
+6. GrabCut, seeded with sure/probable labels from the above, decides the boundary band; pixels
+   unmistakably unlike backdrop and shadow stay product whatever its colour models say.
 """
 
 from __future__ import annotations
@@ -60,7 +62,9 @@ class CoarseMask:
     outside: np.ndarray
 
 
-def gather_evidence(image: np.ndarray, smooth: np.ndarray, model: BackgroundModel, band: int) -> BackdropEvidence:
+def gather_evidence(
+    image: np.ndarray, smooth: np.ndarray, model: BackgroundModel, band: int
+) -> BackdropEvidence:
     """Steps 1-3 on the working ``image`` (h, w, 3) uint8 and ``smooth``, the same blurred, float32
     in [0, 1].
 
@@ -196,7 +200,9 @@ def find_holes(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -
     return holes
 
 
-def _is_hole(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice], min_area: int) -> bool:
+def _is_hole(
+    region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice], min_area: int
+) -> bool:
     """Backdrop seen through the product: mostly backdrop-coloured, free of islands (a label's
     printing), textured like the backdrop where the backdrop is textured, and bounded by sharp
     edges (a glossy highlight fades softly into the product instead)."""
@@ -275,7 +281,8 @@ def grabcut_refine(
     background_gmm = np.zeros((1, 65), np.float64)
     foreground_gmm = np.zeros((1, 65), np.float64)
     crop_image = np.ascontiguousarray(image[y0:y1, x0:x1])
-    cv2.grabCut(crop_image, crop_labels, None, background_gmm, foreground_gmm, iterations, cv2.GC_INIT_WITH_MASK)
+    cv2.grabCut(crop_image, crop_labels, None, background_gmm, foreground_gmm, iterations,
+                cv2.GC_INIT_WITH_MASK)
     refined = product.copy()
     refined[y0:y1, x0:x1] = np.isin(crop_labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
     return refined

@@ -25,7 +25,15 @@ BACKGROUND_KINDS: tuple[BackgroundKind, ...] = ("white", "grey", "gradient", "te
 
 # Saturated or dark product colours (RGB) that stand apart from every background kind.
 PRODUCT_PALETTE = np.array(
-    [[30, 110, 60], [180, 40, 40], [40, 70, 170], [200, 120, 30], [90, 40, 120], [30, 30, 35], [20, 140, 150]],
+    [
+        [30, 110, 60],
+        [180, 40, 40],
+        [40, 70, 170],
+        [200, 120, 30],
+        [90, 40, 120],
+        [30, 30, 35],
+        [20, 140, 150],
+    ],
     np.float32,
 )
 
@@ -94,7 +102,9 @@ def _downsample_layer(layer: ProductLayer, width: int, height: int) -> tuple[np.
     """Area-average the supersampled layer: alpha = covered fraction, colour = mean covered colour."""
     coverage = layer.mask.astype(np.float32)
     alpha = cv2.resize(coverage, (width, height), interpolation=cv2.INTER_AREA)
-    premultiplied = cv2.resize(layer.colour * coverage[..., None], (width, height), interpolation=cv2.INTER_AREA)
+    premultiplied = cv2.resize(
+        layer.colour * coverage[..., None], (width, height), interpolation=cv2.INTER_AREA
+    )
     safe = np.maximum(alpha, 1e-6)[..., None]
     foreground = np.where(alpha[..., None] > 1e-6, premultiplied / safe, 0.0).astype(np.float32)
     return np.clip(alpha, 0.0, 1.0), np.clip(foreground, 0.0, 255.0)
@@ -196,7 +206,9 @@ def _add_highlight(
     return colour * (1 - blob) + 250.0 * blob
 
 
-def _put_label_text(colour: np.ndarray, text: str, box: tuple[int, int, int, int], ink: tuple[int, ...]) -> None:
+def _put_label_text(
+    colour: np.ndarray, text: str, box: tuple[int, int, int, int], ink: tuple[int, ...]
+) -> None:
     """Print ``text`` centred in ``box`` on the colour image (labels with printing on them)."""
     x0, y0, x1, y1 = box
     scale = 1.0
@@ -225,13 +237,24 @@ def _bottle(
     neck_top = top_y - half_w * 0.8 - height * 0.1
     cv2.rectangle(mask, (int(cx - neck_w), int(neck_top)), (int(cx + neck_w), int(top_y)), 1, -1)
     cap_top = neck_top - height * 0.045
-    cv2.rectangle(mask, (int(cx - neck_w * 1.15), int(cap_top)), (int(cx + neck_w * 1.15), int(neck_top)), 1, -1)
+    cv2.rectangle(
+        mask, (int(cx - neck_w * 1.15), int(cap_top)), (int(cx + neck_w * 1.15), int(neck_top)), 1, -1
+    )
     paint[:] = colour * _cylinder_shading(width, cx - half_w, cx + half_w)
-    paint[: int(neck_top)] = np.array([200, 170, 60], np.float32) * _cylinder_shading(width, cx - neck_w, cx + neck_w)[0]
-    label = (int(cx - half_w * 0.85), int(top_y + body_h * 0.3), int(cx + half_w * 0.85), int(top_y + body_h * 0.7))
+    paint[: int(neck_top)] = (
+        np.array([200, 170, 60], np.float32) * _cylinder_shading(width, cx - neck_w, cx + neck_w)[0]
+    )
+    label = (
+        int(cx - half_w * 0.85),
+        int(top_y + body_h * 0.3),
+        int(cx + half_w * 0.85),
+        int(top_y + body_h * 0.7),
+    )
     paint[label[1] : label[3], label[0] : label[2]] = np.array([236, 226, 200], np.float32)
     _put_label_text(paint, "OLIVA", label, (40, 30, 30))
-    paint[:] = _add_highlight(paint, (cx - half_w * 0.45, top_y + body_h * 0.2), (half_w * 0.12, body_h * 0.12), 0.9)
+    paint[:] = _add_highlight(
+        paint, (cx - half_w * 0.45, top_y + body_h * 0.2), (half_w * 0.12, body_h * 0.12), 0.9
+    )
     return ProductLayer(mask, paint, base_y, (cx - half_w, cx + half_w))
 
 
@@ -244,16 +267,29 @@ def _box(
     front_h = height * rng.uniform(0.38, 0.48)
     depth_x, depth_y = front_w * 0.35, front_h * 0.16
     left = cx - (front_w + depth_x) / 2
-    front = np.array([[left, base_y - front_h], [left + front_w, base_y - front_h],
-                      [left + front_w, base_y], [left, base_y]], np.float32)
-    side = np.array([front[1], front[1] + [depth_x, -depth_y], front[2] + [depth_x, -depth_y], front[2]], np.float32)
+    front = np.array(
+        [
+            [left, base_y - front_h],
+            [left + front_w, base_y - front_h],
+            [left + front_w, base_y],
+            [left, base_y],
+        ],
+        np.float32,
+    )
+    side = np.array(
+        [front[1], front[1] + [depth_x, -depth_y], front[2] + [depth_x, -depth_y], front[2]], np.float32
+    )
     top = np.array([front[0], front[0] + [depth_x, -depth_y], side[1], front[1]], np.float32)
     for face, shade in ((front, 1.0), (side, 0.7), (top, 1.25)):
         points = np.round(face).astype(np.int32)
         cv2.fillPoly(mask, [points], 1)
         cv2.fillPoly(paint, [points], tuple(float(c) for c in np.clip(colour * shade, 0, 255)))
-    label = (int(left + front_w * 0.15), int(base_y - front_h * 0.7), int(left + front_w * 0.85),
-             int(base_y - front_h * 0.35))
+    label = (
+        int(left + front_w * 0.15),
+        int(base_y - front_h * 0.7),
+        int(left + front_w * 0.85),
+        int(base_y - front_h * 0.35),
+    )
     cv2.rectangle(paint, label[:2], label[2:], (245, 240, 230), -1)
     _put_label_text(paint, "BOX 42", label, (20, 20, 90))
     return ProductLayer(mask, paint, base_y, (left, left + front_w + depth_x))
@@ -268,7 +304,9 @@ def _mug(
     half_w = body_h * rng.uniform(0.42, 0.5)
     body_cx = cx - half_w * 0.3
     top_y = base_y - body_h
-    _rounded_rect(mask, (int(body_cx - half_w), int(top_y), int(body_cx + half_w), int(base_y)), int(half_w * 0.15))
+    _rounded_rect(
+        mask, (int(body_cx - half_w), int(top_y), int(body_cx + half_w), int(base_y)), int(half_w * 0.15)
+    )
     handle_centre = (int(body_cx + half_w), int(top_y + body_h * 0.48))
     outer = (int(half_w * 0.62), int(body_h * 0.33))
     thickness = half_w * 0.17
@@ -280,10 +318,16 @@ def _mug(
     mask |= ring
     paint[:] = colour * _cylinder_shading(width, body_cx - half_w, body_cx + half_w)
     paint[ring > 0] = colour * 0.85
-    label = (int(body_cx - half_w * 0.6), int(top_y + body_h * 0.35), int(body_cx + half_w * 0.6),
-             int(top_y + body_h * 0.65))
+    label = (
+        int(body_cx - half_w * 0.6),
+        int(top_y + body_h * 0.35),
+        int(body_cx + half_w * 0.6),
+        int(top_y + body_h * 0.65),
+    )
     _put_label_text(paint, "CAFE", label, (250, 244, 230))
-    paint[:] = _add_highlight(paint, (body_cx - half_w * 0.5, top_y + body_h * 0.5), (half_w * 0.1, body_h * 0.3), 0.92)
+    paint[:] = _add_highlight(
+        paint, (body_cx - half_w * 0.5, top_y + body_h * 0.5), (half_w * 0.1, body_h * 0.3), 0.92
+    )
     return ProductLayer(mask, paint, base_y, (body_cx - half_w, handle_centre[0] + outer[0]))
 
 
@@ -295,13 +339,29 @@ def _shoe(
     length = height * rng.uniform(0.62, 0.72)
     sole_h = length * 0.07
     left, right = cx - length / 2, cx + length / 2
-    sole = np.array([[left, base_y - sole_h], [right - length * 0.04, base_y - sole_h], [right, base_y - sole_h * 0.4],
-                     [right - length * 0.05, base_y], [left + length * 0.02, base_y]], np.float32)
-    upper = np.array([[left, base_y - sole_h * 0.5], [left, base_y - length * 0.38],
-                      [left + length * 0.16, base_y - length * 0.4], [left + length * 0.3, base_y - length * 0.3],
-                      [left + length * 0.55, base_y - length * 0.24], [right - length * 0.12, base_y - length * 0.15],
-                      [right - length * 0.02, base_y - sole_h * 0.8], [right - length * 0.1, base_y - sole_h * 0.5]],
-                     np.float32)
+    sole = np.array(
+        [
+            [left, base_y - sole_h],
+            [right - length * 0.04, base_y - sole_h],
+            [right, base_y - sole_h * 0.4],
+            [right - length * 0.05, base_y],
+            [left + length * 0.02, base_y],
+        ],
+        np.float32,
+    )
+    upper = np.array(
+        [
+            [left, base_y - sole_h * 0.5],
+            [left, base_y - length * 0.38],
+            [left + length * 0.16, base_y - length * 0.4],
+            [left + length * 0.3, base_y - length * 0.3],
+            [left + length * 0.55, base_y - length * 0.24],
+            [right - length * 0.12, base_y - length * 0.15],
+            [right - length * 0.02, base_y - sole_h * 0.8],
+            [right - length * 0.1, base_y - sole_h * 0.5],
+        ],
+        np.float32,
+    )
     upper_pts = _smooth_polygon(upper)
     seat = np.zeros_like(mask)  # the unsmoothed bottom of the upper: it sits on the sole, no notch
     cv2.fillPoly(seat, [np.round(upper).astype(np.int32)], 1)
@@ -316,8 +376,14 @@ def _shoe(
     for i in range(4):
         x = int(left + length * (0.3 + 0.06 * i))
         y = int(base_y - length * (0.29 - 0.015 * i))
-        cv2.line(paint, (x - int(length * 0.02), y - int(length * 0.02)), (x + int(length * 0.03), y + int(length * 0.03)),
-                 (240, 240, 240), max(int(length * 0.008), 1), cv2.LINE_AA)
+        cv2.line(
+            paint,
+            (x - int(length * 0.02), y - int(length * 0.02)),
+            (x + int(length * 0.03), y + int(length * 0.03)),
+            (240, 240, 240),
+            max(int(length * 0.008), 1),
+            cv2.LINE_AA,
+        )
     return ProductLayer(mask, paint, base_y, (left, right))
 
 
@@ -326,7 +392,9 @@ def _smooth_polygon(points: np.ndarray, steps: int = 12) -> np.ndarray:
     smooth = points.astype(np.float32)
     for _ in range(steps // 4):
         following = np.roll(smooth, -1, axis=0)
-        smooth = np.stack([0.75 * smooth + 0.25 * following, 0.25 * smooth + 0.75 * following], axis=1).reshape(-1, 2)
+        smooth = np.stack(
+            [0.75 * smooth + 0.25 * following, 0.25 * smooth + 0.75 * following], axis=1
+        ).reshape(-1, 2)
     return np.round(smooth).astype(np.int32)
 
 
@@ -335,6 +403,10 @@ def _rounded_rect(mask: np.ndarray, box: tuple[int, int, int, int], radius: int)
     radius = max(min(radius, (x1 - x0) // 2, (y1 - y0) // 2), 1)
     cv2.rectangle(mask, (x0 + radius, y0), (x1 - radius, y1), 1, -1)
     cv2.rectangle(mask, (x0, y0 + radius), (x1, y1 - radius), 1, -1)
-    for corner in ((x0 + radius, y0 + radius), (x1 - radius, y0 + radius), (x0 + radius, y1 - radius),
-                   (x1 - radius, y1 - radius)):
+    for corner in (
+        (x0 + radius, y0 + radius),
+        (x1 - radius, y0 + radius),
+        (x0 + radius, y1 - radius),
+        (x1 - radius, y1 - radius),
+    ):
         cv2.circle(mask, corner, radius, 1, -1)
