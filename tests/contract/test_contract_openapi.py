@@ -68,13 +68,18 @@ def known_difference(name: str, prop: str, fact: tuple[str, str]) -> bool:
     return (name, prop, (key, comparable)) in KNOWN_DIFFERENCES
 
 
+def _is_integral(key: str, value: str) -> bool:
+    numeric = key in ("minimum", "maximum") or (key == "default" and value.replace(".", "", 1).isdigit())
+    return numeric and float(value).is_integer()
+
+
 def normalise(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """Equivalent spellings: exclusiveMaximum 50 on an integer is maximum 49; 1.0 is 1."""
     out = set()
     for key, value in found:
         if key == "exclusiveMaximum":
             key, value = "maximum", str(int(float(value)) - 1)
-        elif key in ("minimum", "maximum") and float(value).is_integer() or key == "default" and value.replace(".", "", 1).isdigit() and float(value).is_integer():
+        elif _is_integral(key, value):
             value = str(int(float(value)))
         out.add((key, value))
     return out
