@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import mimetypes
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,9 +26,8 @@ DataDir = Annotated[
 
 
 def load_settings(data_dir: Path | None = None) -> Settings:
-    if data_dir is not None:
-        os.environ["PHOTOSTAGE_DATA_DIR"] = str(data_dir)
-    return Settings()
+    """Settings from the environment; ``--data-dir`` overrides PHOTOSTAGE_DATA_DIR."""
+    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
 
 
 def _key_store(settings: Settings):  # -> KeyStore
