@@ -173,6 +173,8 @@ def create(
     data_dir: DataDir = None,
 ) -> None:
     """Run the scene pipeline locally from files, no server needed."""
+    import uuid
+
     from pydantic import ValidationError
 
     from photostage.contract.errors import PhotostageError, details_from_validation
@@ -213,8 +215,6 @@ def create(
     services = build_services(settings)
     runner = SceneRunner(settings=settings, reader=services.reader, storages=services.storages,
                          tmp=DirectorySink(out), engines=services.engines, cutout_engine=services.cutout_engine)
-    import uuid
-
     try:
         with console.status("rendering…"):
             result = runner.run(request, account_id=0, request_id=uuid.uuid4().hex[:12])

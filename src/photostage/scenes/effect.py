@@ -7,6 +7,8 @@ model name can render them.
 
 from __future__ import annotations
 
+import numpy as np
+
 from photostage.imaging import compose, shadows
 from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneSpec
 
@@ -22,7 +24,7 @@ def resolve_view(view: str, product: PlacedObject) -> str:
     return "front" if (y1 - y0) >= (x1 - x0) / 3 else "top"
 
 
-def _density(job: RenderJob, view: str):  # -> np.ndarray
+def _density(job: RenderJob, view: str) -> np.ndarray:
     spec = job.scene.shadow
     angle = spec.light_angle if spec.light_angle is not None else DEFAULT_LIGHT_ANGLE
     return shadows.shadow_density(
