@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from photostage import __version__
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
-from photostage.api.routes import jobs, models, scene, storage, tmp
+from photostage.api.routes import jobs, models, scene, storage, tmp, web
 from photostage.config import Settings
 from photostage.jobs.ratelimit import build_rate_limiter
 from photostage.services import Services, build_services
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     routers = (scene.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router)
     for router in routers:
         app.include_router(router)
+    app.include_router(web.router)
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
     def healthz() -> dict[str, str]:

@@ -1,0 +1,184 @@
+"""The playground page: served assets, and one real browser session (headless Chromium) that places a
+product by dragging, generates an effect scene and checks the request the page sent."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from photostage.api.app import create_app
+from photostage.config import Settings
+
+from ..conftest import make_product, png_bytes  # noqa: TID252
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOT = Path("/tmp/playground.png")
+IMAGE_LOADED = (
+    "() => { const i = document.querySelector('#gallery img');"
+    " return i && i.complete && i.naturalWidth > 0; }"
+)
+PLACED_SIZE = "() => { const b = window.photostagePlacedBox(); return [b.width, b.height]; }"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    api_key: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The app on a real port (the browser needs one), with tmp_url pointing back at it."""
+    port = free_port()
+    settings = Settings(data_dir=tmp_path / "data", rate_limit={"enabled": False}, server={"port": port})
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the test server did not start")
+        time.sleep(0.05)
+    secret, _ = app.state.services.keys.create("t")
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{port}", api_key=secret)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_page_and_script_are_served(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data", rate_limit={"enabled": False}))
+    with TestClient(app) as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert '<script type="module" src="/web/app.js">' in page.text
+        assert "Content-Security-Policy" in page.headers
+        script = client.get("/web/app.js")
+        assert script.status_code == 200
+        assert "javascript" in script.headers["content-type"]
+        assert "/v1/scene/create/async" in script.text
+        assert client.get("/web/style.css").status_code == 200
+        assert client.get("/web/missing.js").status_code == 404
+        assert client.get("/web/..%2fapi%2fapp.py").status_code == 404
+
+
+def product_file(tmp_path: Path) -> Path:
+    """A product with wide transparent margins, so the page must trim them to match the server."""
+    rgba = np.zeros((400, 360, 4), np.uint8)
+    rgba[40:340, 80:280] = make_product(200, 300)
+    path = tmp_path / "bottle.png"
+    path.write_bytes(png_bytes(rgba))
+    return path
+
+
+def test_place_by_dragging_and_generate(live_server: LiveServer, tmp_path: Path) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    sent: list[dict[str, object]] = []
+    product = product_file(tmp_path)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.on(
+                "request",
+                lambda request: sent.append(json.loads(request.post_data or "{}"))
+                if request.method == "POST" and "/v1/scene/create" in request.url
+                else None,
+            )
+            page.goto(live_server.url + "/")
+            page.fill("#api-key", "ps_not_a_key")
+            page.press("#api-key", "Tab")
+            page.set_input_files("#product-file", str(product))
+            page.wait_for_function("document.querySelector('#drop').classList.contains('filled')")
+            page.click(".tab[data-kind=effect]")
+            page.select_option("#aspect", "4:5")
+            page.fill("#scale", "0.5")
+            page.fill("#rotation", "30")
+            page.select_option("#count", "1")
+            drawn = page.evaluate(PLACED_SIZE)
+
+            page.click("#generate")
+            page.locator("#error").wait_for(state="visible", timeout=10_000)
+            error_text = page.locator("#error").inner_text()
+            page.fill("#api-key", live_server.api_key)
+            page.press("#api-key", "Tab")
+
+            box = page.locator("#canvas").bounding_box()
+            assert box is not None
+            start_x, start_y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+            delta_x, delta_y = 0.18 * box["width"], -0.1 * box["height"]
+            page.mouse.move(start_x, start_y)
+            page.mouse.down()
+            page.mouse.move(start_x + delta_x / 2, start_y + delta_y / 2, steps=4)
+            page.mouse.move(start_x + delta_x, start_y + delta_y, steps=4)
+            page.mouse.up()
+
+            page.click("#generate")
+            image = page.locator("#gallery img").first
+            image.wait_for(timeout=20_000)
+            page.wait_for_function(IMAGE_LOADED, timeout=20_000)
+            shown = page.locator("#request-json").inner_text()
+            curl = page.locator("#request-curl").inner_text()
+            page.screenshot(path=str(SCREENSHOT), full_page=True)
+        finally:
+            browser.close()
+
+    assert sent, "the page sent no scene request"
+    assert "auth" in error_text, error_text
+    body = sent[-1]
+    obj = body["object"]
+    assert isinstance(obj, dict)
+    assert obj["image_url"].startswith("data:image/png;base64,")
+    assert obj["position"]["x"] == pytest.approx(0.5 + delta_x / box["width"], abs=0.01)
+    assert obj["position"]["y"] == pytest.approx(0.5 + delta_y / box["height"], abs=0.01)
+    assert obj["scale"] == pytest.approx(0.5)
+    assert obj["rotation_degree"] == pytest.approx(30)
+    assert body["scene"]["effect"] == "shadows"
+    assert body["scene"]["aspect_ratio"] == "4:5"
+    assert body["output"]["number_of_images"] == 1
+    assert "data:…(" in shown and "base64" not in shown
+    assert "$PHOTOSTAGE_API_KEY" in curl
+    expected = server_box_size(product, rotation=30, scale=0.5, aspect_ratio="4:5")
+    assert drawn[0] == pytest.approx(expected[0], rel=0.02)
+    assert drawn[1] == pytest.approx(expected[1], rel=0.02)
+
+
+def server_box_size(path: Path, rotation: float, scale: float, aspect_ratio: str) -> tuple[float, float]:
+    """The object box as the pipeline computes it: trim, rotate clockwise, trim again, fit."""
+    from PIL import Image
+
+    from photostage.cutout.base import alpha_box
+    from photostage.imaging import compose, geometry
+
+    rgba = np.asarray(Image.open(path).convert("RGBA"))
+    obj = compose.crop(rgba, alpha_box(rgba[..., 3]))
+    obj = compose.rotate(obj, rotation)
+    obj = compose.crop(obj, alpha_box(obj[..., 3]))
+    canvas = geometry.canvas_size(aspect_ratio)
+    box = geometry.absolute_box((obj.shape[1], obj.shape[0]), canvas, scale, (0.5, 0.5))
+    return box.width, box.height
