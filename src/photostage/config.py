@@ -141,7 +141,8 @@ class Settings(BaseSettings):
     def _defaults_under_data_dir(self) -> Settings:
         if "local" not in self.storage.connectors:
             self.storage.connectors["local"] = LocalConnectorSettings(root=self.data_dir / "storage")
-        if self.engines.diffusion_path is not None and self.engines.models["v2"].engine == "studio":
+        v2 = self.engines.models.get("v2")
+        if self.engines.diffusion_path is not None and v2 is not None and v2.engine == "studio":
             self.engines.models["v2"] = ModelEntry(engine="diffusion")
         if self.env == "prod":
             for name, value in (("tmp.signing_key", self.tmp.signing_key),

@@ -28,7 +28,7 @@ from photostage.cutout.base import CutoutEngine
 from photostage.imaging.codecs import EncodedImage
 from photostage.pipeline import steps
 from photostage.pipeline.plan import Plan, canvas_for_frame, make_plan
-from photostage.scenes.base import PlacedObject, RenderJob, SceneEngine
+from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneEngine
 from photostage.scenes.registry import SceneEngines
 from photostage.scenes.studio.prompt import describe_product
 from photostage.sources.reader import SourceReader
@@ -133,12 +133,22 @@ class SceneRunner:
         plan = replace(plan, scene=scene, canvas=canvas)
         clock.lap("place", started)
 
-        # 5. Per image: render, composite, encode — in parallel.
+        # 5. Per image: render, composite, encode — in parallel. An engine that generates
+        #    batches (diffusion) renders all images in one call first.
         report("render", 0.3)
-        futures = [
-            self.executor.submit(self._render_one, plan, engine, product, index)
+        jobs = [
+            RenderJob(scene=plan.scene, width=canvas[0], height=canvas[1], product=product,
+                      seed=plan.seeds[index], index=index)
             for index in range(plan.output.count)
         ]
+        render_batch = getattr(engine, "render_batch", None)
+        if callable(render_batch) and len(jobs) > 1:
+            started = time.perf_counter()
+            rendered_all = render_batch(jobs)
+            clock.lap("render", started)
+            futures = [self.executor.submit(self._finish_one, plan, rendered, product) for rendered in rendered_all]
+        else:
+            futures = [self.executor.submit(self._render_one, plan, engine, job) for job in jobs]
         encoded: list[EncodedImage] = []
         for done, future in enumerate(futures, start=1):
             image_out, image_timings = future.result()
@@ -164,16 +174,17 @@ class SceneRunner:
             profiling=clock.timings,
         )
 
-    def _render_one(
-        self, plan: Plan, engine: SceneEngine, product: PlacedObject, index: int
-    ) -> tuple[EncodedImage, dict[str, float]]:
-        assert plan.canvas is not None
-        timings: dict[str, float] = {}
+    def _render_one(self, plan: Plan, engine: SceneEngine, job: RenderJob) -> tuple[EncodedImage, dict[str, float]]:
         started = time.perf_counter()
-        job = RenderJob(scene=plan.scene, width=plan.canvas[0], height=plan.canvas[1], product=product,
-                        seed=plan.seeds[index], index=index)
         rendered = engine.render(job)
-        timings["render"] = (time.perf_counter() - started) * 1000
+        render_ms = (time.perf_counter() - started) * 1000
+        encoded, timings = self._finish_one(plan, rendered, job.product)
+        return encoded, {"render": render_ms, **timings}
+
+    def _finish_one(
+        self, plan: Plan, rendered: RenderedScene, product: PlacedObject
+    ) -> tuple[EncodedImage, dict[str, float]]:
+        timings: dict[str, float] = {}
         started = time.perf_counter()
         pixels = steps.finish(rendered, product)
         timings["composite"] = (time.perf_counter() - started) * 1000
