@@ -46,6 +46,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return render(PhotostageError(NOT_FOUND), request)
         if error.status_code == 405:
             return render(PhotostageError(METHOD_NOT_ALLOWED), request)
+        if error.status_code == 400:  # FastAPI could not read the body at all (not UTF-8, say)
+            details = {"body": [f"{error.detail}: the body must be a UTF-8 JSON object."]}
+            return render(PhotostageError(VALIDATION, details=details), request)
         kind = ErrorKind(str(error.status_code), "general", error.status_code, str(error.detail))
         return render(PhotostageError(kind), request)
 

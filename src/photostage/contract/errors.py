@@ -155,6 +155,12 @@ def details_from_validation(errors: list[dict[str, object]]) -> dict[str, list[s
             message = "Extra fields are not permitted."
         elif error.get("type") == "missing":
             message = "Field required."
+        elif error.get("type") == "json_invalid":  # loc is ("body", <character offset>)
+            offset = loc[1] if len(loc) > 1 else "?"
+            context = error.get("ctx")
+            reason = context.get("error", "decode error") if isinstance(context, dict) else "decode error"
+            message = f"The body is not valid JSON ({reason} at character {offset})."
+            loc = loc[:1]
         messages = details.setdefault(field_path(loc), [])
         if message not in messages:
             messages.append(message)

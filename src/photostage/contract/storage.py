@@ -40,6 +40,7 @@ StorageType = Literal["web_folder", "s3", "gcs"]
 STORAGE_TYPES: tuple[str, ...] = StorageType.__args__  # type: ignore[attr-defined]
 MAX_NAME_CHARS = 50
 MAX_KEY_BYTES = 1024
+MAX_SEGMENT_BYTES = 200
 STORAGE_SCHEME = "storage://"
 
 StorageName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
@@ -66,7 +67,8 @@ def storage_path_problem(path: str, allow_folder: bool) -> str | None:
     """Why ``path`` may not name an object in a storage, or None when it may.
 
     A path is relative to the storage's own prefix: ``/``-separated, no empty, ``.`` or ``..``
-    segments, no backslashes or control characters, at most 1024 bytes of UTF-8. Unicode is
+    segments, no backslashes or control characters, at most 1024 bytes of UTF-8 and 200 bytes a
+    segment (file systems stop at 255, and output names add `_{i}.{ext}`). Unicode is
     fine. With ``allow_folder`` a trailing ``/`` (a folder) and the empty path (the root) pass.
     """
     if allow_folder and path == "":
@@ -88,6 +90,8 @@ def storage_path_problem(path: str, allow_folder: bool) -> str | None:
             return "the path may not contain empty segments ('//') or end with '/'"
         if segment in (".", ".."):
             return f"the path may not contain '{segment}' segments"
+        if len(segment.encode("utf-8", errors="surrogatepass")) > MAX_SEGMENT_BYTES:
+            return f"each path segment must be at most {MAX_SEGMENT_BYTES} bytes of UTF-8"
     return None
 
 
