@@ -46,6 +46,12 @@ class Services:
         self.db.dispose()
 
 
+def sync_capacity(settings: Settings) -> int:
+    """Synchronous scene requests served at once: four per render worker (one renders, the rest
+    decode, fetch and encode); the next one is refused with 503 rather than queued."""
+    return settings.limits.workers * 4
+
+
 def build_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = make_engine(settings.sqlalchemy_url)
@@ -71,7 +77,7 @@ def build_services(settings: Settings) -> Services:
     services = Services(
         settings=settings, db=db, sessions=sessions, keys=KeyStore(sessions), credits=Credits(sessions),
         storages=storages, tmp=tmp, reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
-        capacity=threading.BoundedSemaphore(settings.limits.workers * 4),
+        capacity=threading.BoundedSemaphore(sync_capacity(settings)),
     )
     services.jobs = build_job_service(services)
     return services

@@ -275,3 +275,44 @@ def test_credits_exhausted_is_402_and_failures_refund(client, app, auth, api_key
     broken = {**body, "object": {"image_url": "data:image/png;base64,AAAA"}, "output": {"number_of_images": 1}}
     assert client.post("/v1/scene/create", json=broken, headers=auth).status_code == 400
     assert credits.left(account_id) == 1
+
+
+def test_overload_is_shed_at_the_door_before_the_body_is_parsed():
+    """Past the in-flight limit the middleware answers 503 itself: the app (parsing, auth, the
+    thread pool) never sees the request; other routes and methods are not gated."""
+    import asyncio
+
+    import httpx
+
+    from photostage.api.middleware import RequestContextMiddleware
+
+    released = asyncio.Event()
+    seen: list[str] = []
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        seen.append(scope["method"] + " " + scope["path"])
+        if seen[-1] == "POST /v1/scene/create":
+            await released.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    gate = RequestContextMiddleware(inner, max_body_bytes=1 << 20, max_json_depth=32,
+                                    gated_paths=frozenset({"/v1/scene/create"}), max_in_flight=2)
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=gate), base_url="http://t") as client:
+            busy = [asyncio.create_task(client.post("/v1/scene/create", json={})) for _ in range(2)]
+            while len(seen) < 2:
+                await asyncio.sleep(0.01)
+            refused = await client.post("/v1/scene/create", json={})
+            assert_error(refused, 503, "2002", "general")
+            assert refused.headers["retry-after"] == "2"
+            assert (await client.post("/v1/scene/create/async", json={})).status_code == 200
+            assert (await client.get("/v1/scene/create")).status_code == 200
+            assert seen.count("POST /v1/scene/create") == 2
+            released.set()
+            assert [answer.status_code for answer in await asyncio.gather(*busy)] == [200, 200]
+            assert (await client.post("/v1/scene/create", json={})).status_code == 200
+            assert gate.in_flight == 0
+
+    asyncio.run(scenario())

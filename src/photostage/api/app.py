@@ -15,7 +15,7 @@ from photostage.api.middleware import RequestContextMiddleware
 from photostage.api.routes import jobs, models, scene, storage, tmp, web
 from photostage.config import Settings
 from photostage.jobs.ratelimit import build_rate_limiter
-from photostage.services import Services, build_services
+from photostage.services import Services, build_services, sync_capacity
 
 log = logging.getLogger("photostage.api")
 
@@ -61,6 +61,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         RequestContextMiddleware,
         max_body_bytes=settings.server.max_body_bytes,
         max_json_depth=settings.server.max_json_depth,
+        gated_paths=frozenset({"/v1/scene/create"}),
+        max_in_flight=sync_capacity(settings),
     )
     routers = (scene.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router)
     for router in routers:

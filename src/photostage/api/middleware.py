@@ -1,7 +1,13 @@
-"""ASGI middleware: request ids, body caps, JSON depth caps, rate-limit headers.
+"""ASGI middleware: request ids, body caps, JSON depth caps, load shedding, rate-limit headers.
 
 Pure ASGI (not BaseHTTPMiddleware) so bodies are checked as they stream and responses are not
 buffered.
+
+Load shedding happens at the door: once as many synchronous scene requests are in flight as the
+renderers can take, the next one is answered 503 (with ``Retry-After``) as soon as its body has
+arrived, before it is parsed, validated, authenticated or handed to a thread. Refusals then cost
+almost nothing, so an overloaded server keeps rendering at its full rate instead of spending its
+CPU on turning requests away.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import uuid
 import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from photostage.contract.errors import PAYLOAD_TOO_LARGE, VALIDATION, PhotostageError
+from photostage.contract.errors import OVERLOADED, PAYLOAD_TOO_LARGE, VALIDATION, PhotostageError
 
 _STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -34,20 +40,30 @@ def json_depth(body: bytes, limit: int) -> int:
 
 async def _send_error(send: Send, error: PhotostageError, request_id: str) -> None:
     body = json.dumps(error.body().model_dump()).encode()
-    await send({
-        "type": "http.response.start",
-        "status": error.status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                    (b"x-request-id", request_id.encode())],
-    })
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+               (b"x-request-id", request_id.encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_json_depth: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_json_depth: int,
+        gated_paths: frozenset[str] = frozenset(),
+        max_in_flight: int = 0,
+    ) -> None:
+        """``gated_paths``: POST routes shed at the door once ``max_in_flight`` of them are being
+        served (0: no gate)."""
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
+        self.gated_paths = gated_paths
+        self.max_in_flight = max_in_flight
+        self.in_flight = 0  # touched only on the event loop: no lock needed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,6 +116,11 @@ class RequestContextMiddleware:
         else:
             receive_next = receive
 
+        gated = self.max_in_flight > 0 and scope["method"] == "POST" and scope["path"] in self.gated_paths
+        if gated and self.in_flight >= self.max_in_flight:
+            await _send_error(send, PhotostageError(OVERLOADED, headers={"Retry-After": "2"}), request_id)
+            return
+
         async def send_with_context(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = [(b"x-request-id", request_id.encode())]
@@ -111,4 +132,11 @@ class RequestContextMiddleware:
                 ]
             await send(message)
 
-        await self.app(scope, receive_next, send_with_context)
+        if not gated:
+            await self.app(scope, receive_next, send_with_context)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive_next, send_with_context)
+        finally:
+            self.in_flight -= 1
