@@ -104,15 +104,21 @@ def composite_over(
 def _composite_region(background: np.ndarray, layer: np.ndarray) -> np.ndarray:
     alpha = layer[..., 3:4].astype(np.uint16)
     inverse = 255 - alpha
-    fg = layer[..., :3].astype(np.uint16)
     if background.shape[2] == 3 or background[..., 3].min() == 255:
-        # 255·255 + 127 fits in uint16: exact integer blending at half the memory traffic of uint32.
-        rgb = ((fg * alpha + background[..., :3] * inverse + 127) // 255).astype(np.uint8)
+        # fg·a + bg·(255 − a) ≤ 255·255 fits in uint16: exact integer blending at half the memory
+        # traffic of uint32, in place. round(v / 255) == (t + (t >> 8)) >> 8 with t = v + 128 for
+        # every v in [0, 255²] (checked exhaustively in the tests), and it is cheaper than // 255.
+        acc = layer[..., :3] * alpha
+        acc += background[..., :3] * inverse
+        acc += 128
+        acc += acc >> 8
+        acc >>= 8
+        rgb = acc.astype(np.uint8)
         if background.shape[2] == 3:
             return rgb
         return np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     # Transparent background (e.g. shadows-only PNG): Porter-Duff "over" with straight alpha.
-    alpha32, inverse32, fg32 = alpha.astype(np.uint32), inverse.astype(np.uint32), fg.astype(np.uint32)
+    alpha32, inverse32, fg32 = alpha.astype(np.uint32), inverse.astype(np.uint32), layer[..., :3].astype(np.uint32)
     bg_alpha = background[..., 3:4].astype(np.uint32)
     out_alpha_255 = alpha32 * 255 + bg_alpha * inverse32  # scaled by 255
     bg = background[..., :3].astype(np.uint32)
