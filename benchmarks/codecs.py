@@ -9,13 +9,11 @@ because both compress very differently from pure noise or flat colour.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from timing import median_ms
 
 from photostage.imaging.codecs import EncodeOptions, decode, encode
 
@@ -51,15 +49,6 @@ def staged_product(side: int, with_alpha: bool, seed: int = 0) -> np.ndarray:
         alpha = cv2.GaussianBlur(np.where(product, 255, 0).astype(np.uint8), (9, 9), 2)
     return np.dstack([rgb, alpha])
 
-
-def median_ms(action: Callable[[], object], repeat: int) -> float:
-    action()  # warm-up: first calls pay for lazy plugin/codec initialisation
-    timings = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000
 
 
 def measure(label: str, rgba: np.ndarray, options: EncodeOptions, repeat: int) -> Measurement:

@@ -10,29 +10,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 from photostage.cutout.classical import ClassicalEngine  # noqa: E402
 from photostage.cutout.synthetic import render_scene  # noqa: E402
 
 SIZES = {"1 MP": (1024, 1024), "4 MP": (2048, 2048)}
 
-
-def median_ms(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def photo_jpeg(size: tuple[int, int]) -> tuple[bytes, np.ndarray, np.ndarray]:

@@ -11,10 +11,8 @@ import argparse
 import base64
 import io
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -24,6 +22,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from timing import median_ms  # noqa: E402
+
 from conftest import make_product  # noqa: E402
 from photostage.config import Settings  # noqa: E402
 from photostage.contract.request import SceneCreateAPIIn  # noqa: E402
@@ -37,15 +37,6 @@ def png(rgba: np.ndarray) -> bytes:
     Image.fromarray(rgba).save(buffer, format="PNG")
     return buffer.getvalue()
 
-
-def median_ms(run, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    run()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
 
 
 def floor_ms(product_png: bytes, template_png: bytes | None, options: EncodeOptions, repeats: int) -> float:

@@ -16,25 +16,14 @@ os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy loads: single-thread nu
 
 import argparse  # noqa: E402
 import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from timing import median_ms  # noqa: E402
 
 from photostage.scenes.base import RenderJob, SceneSpec  # noqa: E402
 from photostage.scenes.studio.engine import StudioEngine  # noqa: E402
 from photostage.scenes.studio.gallery import GALLERY_PROMPTS, _place, make_bottle  # noqa: E402
-
-
-def median_ms(work: Callable[[], object], runs: int) -> float:
-    work()  # warm-up: first-call allocations and OpenCV initialisation
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def floor_ms(runs: int) -> float:
