@@ -29,7 +29,12 @@ from pydantic import BaseModel
 
 from photostage.contract.errors import HttpErrorDetails
 from photostage.contract.request import SceneCreateAPIIn
-from photostage.contract.response import PipelineOutputObject, Response_ScenePipelineResponseOut_
+from photostage.contract.response import (
+    ModelOut,
+    ModelsOut,
+    PipelineOutputObject,
+    Response_ScenePipelineResponseOut_,
+)
 from photostage.contract.storage import (
     Response_List_StorageOut_Pydantic_,
     Response_List_StorageType_,
@@ -235,18 +240,6 @@ class RetryPolicy:
 
 
 # ------------------------------------------------------------------------------------ models
-class ModelOut(BaseModel):
-    """One row of ``GET /v1/models``: a model name, its engine, and whether it can run here."""
-
-    name: str
-    engine: str
-    available: bool
-
-
-class ModelsOut(BaseModel):
-    data: list[ModelOut]
-
-
 class EmptyOut(BaseModel):
     data: Any = None
 

@@ -1,4 +1,5 @@
-"""The 200 response of `POST /v1/scene/create` (Claid's `ScenePipelineResponseOut`)."""
+"""The 200 response of `POST /v1/scene/create` (Claid's `ScenePipelineResponseOut`), and of the
+`GET /v1/models` extension."""
 
 from __future__ import annotations
 
@@ -38,3 +39,15 @@ class ScenePipelineResponseOut(BaseModel):
 
 class Response_ScenePipelineResponseOut_(BaseModel):  # noqa: N801 - Claid's component name
     data: ScenePipelineResponseOut
+
+
+class ModelOut(BaseModel):
+    """One row of ``GET /v1/models``: a model name, its engine, and whether it can run here."""
+
+    name: str
+    engine: str
+    available: bool
+
+
+class ModelsOut(BaseModel):
+    data: list[ModelOut]

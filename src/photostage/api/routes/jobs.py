@@ -133,7 +133,7 @@ def cancel_scene_job(job_id: JobId, principal: PrincipalDep, services: ServicesD
 )
 def delete_scene_job(job_id: JobId, principal: PrincipalDep, services: ServicesDep) -> Response_JobOut_:
     """The same as `POST /{job_id}/cancel`."""
-    return Response_JobOut_(data=services.jobs.cancel(principal.account_id, job_id))
+    return cancel_scene_job(job_id, principal, services)
 
 
 @router.get(

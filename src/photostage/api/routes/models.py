@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
 
 from photostage.api.deps import PrincipalDep, ServicesDep
 from photostage.api.routes import ERROR_RESPONSES
+from photostage.contract.response import ModelOut, ModelsOut
 
 router = APIRouter(prefix="/v1", tags=["Models"])
-
-
-class ModelOut(BaseModel):
-    name: str
-    engine: str
-    available: bool
-
-
-class ModelsOut(BaseModel):
-    data: list[ModelOut]
 
 
 @router.get("/models", operation_id="list_models", response_model=ModelsOut, responses=ERROR_RESPONSES)

@@ -7,11 +7,9 @@ from fastapi.responses import FileResponse
 
 from photostage.api.deps import ServicesDep
 from photostage.api.routes import ERROR_RESPONSES
+from photostage.storage.tmp import media_type_for
 
 router = APIRouter(prefix="/v1/tmp", tags=["Results"])
-
-MIME_BY_EXT = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif",
-               "tiff": "image/tiff"}
 
 
 @router.get("/{name}", operation_id="get_tmp_result", responses=ERROR_RESPONSES, response_class=FileResponse)
@@ -19,6 +17,5 @@ def get_tmp_result(
     name: str, services: ServicesDep, expires: int = Query(...), signature: str = Query(...)
 ) -> FileResponse:
     path = services.tmp.open(name, expires, signature)
-    ext = path.suffix.lstrip(".")
-    return FileResponse(path, media_type=MIME_BY_EXT.get(ext, "application/octet-stream"),
+    return FileResponse(path, media_type=media_type_for(path.name),
                         headers={"Cache-Control": "private, max-age=3600"})
