@@ -6,6 +6,7 @@ import base64
 import io
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,24 @@ def make_product(width: int = 200, height: int = 300, seed: int = 0) -> np.ndarr
     rgb = base[None, None, :] * shade[..., None] + rng.normal(0, 6, (height, width, 3))
     rgb = np.clip(np.broadcast_to(rgb, (height, width, 3)), 0, 255).astype(np.uint8)
     return np.dstack([rgb, alpha])
+
+
+@contextmanager
+def moto_s3(bucket: str, secret: str) -> Iterator[str]:
+    """A real S3-protocol server (moto) on 127.0.0.1 with ``bucket`` created for access key
+    ``test`` / ``secret``; yields its endpoint URL. Skips when the s3 extra is not installed."""
+    boto3 = pytest.importorskip("boto3")
+    server_module = pytest.importorskip("moto.server")
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key=secret,
+                     region_name="us-east-1").create_bucket(Bucket=bucket)
+        yield endpoint
+    finally:
+        server.stop()
 
 
 def png_bytes(rgba: np.ndarray) -> bytes:

@@ -7,21 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from ..conftest import moto_s3  # noqa: TID252
+
 BUCKET = "photostage-test"
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test-secret",
-                 region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+    with moto_s3(BUCKET, "test-secret") as endpoint:
+        yield endpoint
 
 
 def s3_storage(endpoint: str, name: str = "shots") -> dict[str, object]:

@@ -29,6 +29,8 @@ from photostage.storage.cloud import GCS_XML_ENDPOINT, GCSConnector, S3Connector
 from photostage.storage.local import LocalConnector
 from photostage.storage.web import WebFolderConnector
 
+from ..conftest import moto_s3  # noqa: TID252
+
 BACKENDS = ["local", "s3", "gcs", "web"]
 S3_BUCKET = "conformance"
 GCS_BUCKET = "conformance-gcs"
@@ -72,22 +74,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key=SECRET,
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket=S3_BUCKET)
-    yield endpoint
-    server.stop()
+    with moto_s3(S3_BUCKET, SECRET) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
