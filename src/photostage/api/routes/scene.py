@@ -62,6 +62,9 @@ def create_scene(
 def _run(
     body: SceneCreateAPIIn, principal: Principal, services: Services, request_id: str
 ) -> Response_ScenePipelineResponseOut_:
+    # The middleware sheds requests at the door by counting them; this counts renders. They differ
+    # when a client hangs up: its request leaves the door's count, but its thread keeps rendering
+    # until done and keeps its slot here.
     if not services.capacity.acquire(blocking=False):
         raise PhotostageError(OVERLOADED, headers={"Retry-After": "2"})
     images = body.output_options.number_of_images
