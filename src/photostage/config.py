@@ -6,12 +6,13 @@ everything under one data directory.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from photostage.secretfiles import read_or_create_secret
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
 
@@ -160,14 +161,8 @@ class Settings(BaseSettings):
         return self.data_dir / "tmp"
 
     def secret(self, name: str, configured: str | None) -> str:
-        """A configured secret, or one generated once and kept in the data directory (0600)."""
+        """A configured secret, or one generated once and kept in the data directory (0600),
+        created exclusively so processes starting together agree on it (see ``secretfiles``)."""
         if configured:
             return configured
-        path = self.data_dir / "secrets" / name
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(32)
-        path.touch(mode=0o600)
-        path.write_text(value)
-        return value
+        return read_or_create_secret(self.data_dir / "secrets" / name)
