@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from photostage.imaging.shadows import apply_shadow, shadow_alpha_layer, shadow_density
+from photostage.imaging.shadows import apply_shadow, contact_columns, shadow_alpha_layer, shadow_density
 
 SIZE = 256
 
@@ -134,3 +134,76 @@ def test_shadow_alpha_layer(product) -> None:
     assert layer.shape == (SIZE, SIZE, 4)
     assert (layer[..., :3] == (10, 20, 30)).all()
     assert int(layer[..., 3].max()) == round(float(density.max()) * 255)
+
+
+# --- ground contact from the whole footprint ---------------------------------------------------
+
+
+def _car() -> np.ndarray:
+    """A car in three-quarter view: the near (front) wheel reaches lower than the far (rear) one."""
+    alpha = np.zeros((512, 512), np.uint8)
+    cv2.rectangle(alpha, (90, 330), (430, 405), 255, -1)
+    cv2.rectangle(alpha, (170, 270), (350, 335), 255, -1)
+    cv2.circle(alpha, (360, 410), 42, 255, -1)
+    cv2.circle(alpha, (150, 396), 38, 255, -1)
+    return alpha
+
+
+def _chair() -> np.ndarray:
+    """A chair in three-quarter view: front legs end 40 px lower than the back legs."""
+    alpha = np.zeros((512, 512), np.uint8)
+    cv2.fillPoly(alpha, [np.array([[150, 300], [330, 300], [370, 340], [190, 340]])], 255)
+    cv2.rectangle(alpha, (150, 120), (165, 300), 255, -1)
+    cv2.rectangle(alpha, (315, 120), (330, 300), 255, -1)
+    cv2.rectangle(alpha, (150, 120), (330, 170), 255, -1)
+    for x, bottom in ((190, 470), (355, 470), (155, 430), (318, 430)):
+        cv2.rectangle(alpha, (x, 330), (x + 12, bottom), 255, -1)
+    return alpha
+
+
+def _box_of(alpha: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(alpha)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _density_under(density: np.ndarray, alpha: np.ndarray, x0: int, x1: int) -> float:
+    bottom = int(np.nonzero(alpha[:, x0:x1].any(axis=1))[0].max())
+    return float(density[bottom + 1 : bottom + 5, x0:x1].mean())
+
+
+@pytest.mark.parametrize("angle", [315.0, 45.0, 200.0])
+@pytest.mark.parametrize(
+    ("shape", "contacts"),
+    [(_car, [(345, 376), (135, 166)]), (_chair, [(190, 202), (355, 367), (155, 167), (318, 330)])],
+)
+def test_every_contact_gets_a_shadow_of_similar_density(shape, contacts, angle: float) -> None:
+    alpha = shape()
+    density = shadow_density(alpha, _box_of(alpha), "front", angle, 0.6, 0.5)
+    under = [_density_under(density, alpha, x0, x1) for x0, x1 in contacts]
+    assert min(under) > 0.2, under
+    assert max(under) / min(under) <= 1.5, under
+
+
+def test_the_floor_under_a_car_body_is_occluded_but_a_raised_part_casts_no_contact() -> None:
+    alpha = _car()
+    density = shadow_density(alpha, _box_of(alpha), "front", 315.0, 0.6, 0.5)
+    # Under the sill, between the wheels, the floor is in the car's shade.
+    assert density[415:425, 230:280].mean() > 0.15
+    # A mug: the handle's low point above the base is not a contact.
+    mug = np.zeros((256, 256), np.uint8)
+    cv2.rectangle(mug, (80, 80), (160, 200), 255, -1)
+    cv2.ellipse(mug, (160, 130), (30, 40), 0, -90, 90, 255, 8)
+
+    work = mug.astype(np.float32) / 255.0
+    columns, rows = contact_columns(work, 201.0, 121.0)
+    assert columns.min() >= 80 and columns.max() <= 160 and set(rows.tolist()) == {200}
+
+
+def test_a_hand_hanging_beside_a_figure_is_not_a_contact() -> None:
+    figure = np.zeros((256, 256), np.uint8)
+    cv2.rectangle(figure, (110, 20), (146, 230), 255, -1)  # body and legs down to the floor
+    cv2.rectangle(figure, (90, 60), (100, 140), 255, -1)  # an arm hanging free, its hand at mid height
+    cv2.rectangle(figure, (90, 60), (110, 70), 255, -1)
+
+    columns, _ = contact_columns(figure.astype(np.float32) / 255.0, 231.0, 211.0)
+    assert columns.min() >= 110

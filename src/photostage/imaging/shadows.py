@@ -35,6 +35,9 @@ _WORK_SIDE = 288  # longest side of the working region; shadows are soft, so thi
 _CONTACT_PEAK = 0.92
 _CAST_PEAK = 0.78
 _DROP_PEAK = 0.7
+_UNDER_PEAK = 0.45  # floor under a product between its contacts (a car's underbody)
+_CONTACT_REACH = 0.16  # contacts lie within this fraction of the product's height above its lowest row
+_UNDER_CLEARANCE = 0.3  # a gap this low (in product heights) under the product is occluded
 
 
 @dataclass(frozen=True)
@@ -130,17 +133,50 @@ def _front_density(alpha: np.ndarray, box: Box, light_angle: float, softness: fl
     base = (box[3] - region.y0) * s
     height_w = max(1.0, obj_h * s)
 
-    cast = _cast_shadow(work, base, height_w, shear, squash, softness)
-    contact = _contact_shadow(work, base, height_w, max(1.0, obj_w * s), softness)
+    columns, bottoms = contact_columns(work, base, height_w)
+    ground = _ground_offsets(columns, bottoms, base, work.shape[1])
+    cast = _cast_shadow(work, base, height_w, shear, squash, softness, ground)
+    contact = _contact_shadow(work, columns, bottoms, height_w, max(1.0, obj_w * s), softness)
     density = 1.0 - (1.0 - contact) * (1.0 - cast)
     return _paste(density, region, canvas)
 
 
+def _ground_offsets(columns: np.ndarray, bottoms: np.ndarray, base: float, cols: int) -> np.ndarray | None:
+    """Per column, how far above ``base`` the floor under the product lies (the line through the
+    contacts, flat beyond them); None when every contact is on the base row."""
+    if columns.size == 0:
+        return None
+    offsets = base - 1.0 - np.interp(np.arange(cols), columns, bottoms.astype(np.float32))
+    offsets = np.clip(offsets, 0.0, None).astype(np.float32)
+    return offsets if float(offsets.max()) >= 1.0 else None
+
+
+def _shift_columns(image: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sample each column ``offsets`` rows higher (negative: lower): a per-column vertical shift."""
+    rows, cols = image.shape
+    map_x = np.broadcast_to(np.arange(cols, dtype=np.float32)[None, :], (rows, cols))
+    map_y = np.arange(rows, dtype=np.float32)[:, None] - offsets[None, :]
+    return cv2.remap(image, map_x, map_y.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
 def _cast_shadow(
-    work: np.ndarray, base: float, height: float, shear: float, squash: float, softness: float
+    work: np.ndarray,
+    base: float,
+    height: float,
+    shear: float,
+    squash: float,
+    softness: float,
+    ground: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The silhouette projected onto the floor, blurred and faded more the farther from the base."""
+    """The silhouette projected onto the floor, blurred and faded more the farther from the base.
+
+    With contacts at several heights (``ground``: the floor's offset above the base per column),
+    each column is first lowered onto the base row, projected, and raised back, so every
+    contact casts from where it stands.
+    """
     rows, cols = work.shape
+    if ground is not None:
+        work = _shift_columns(work, -ground)
     matrix = np.array([[1.0, -shear, shear * base], [0.0, squash, base * (1.0 - squash)]], np.float32)
     projected = cv2.warpAffine(
         work, matrix, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
@@ -158,25 +194,96 @@ def _cast_shadow(
     high = np.clip(reach * 2.0 - 1.0, 0.0, 1.0)
     blended = near * (1.0 - low) + mid * (low - high) + far * high
     fade = _CAST_PEAK * (1.0 - 0.5 * reach) * (1.0 - 0.25 * softness)
-    return (blended * fade).astype(np.float32)
+    cast = (blended * fade).astype(np.float32)
+    return cast if ground is None else _shift_columns(cast, ground)
 
 
-def _contact_shadow(work: np.ndarray, base: float, height: float, width: float, softness: float) -> np.ndarray:
-    """A dense, short ellipse of occlusion along the footprint, where the product meets the floor."""
+def contact_columns(work: np.ndarray, base: float, height: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the product touches the floor: (columns, rows) of its footprint in ``work``.
+
+    The floor is reached by every *low point* of the silhouette's bottom profile (the lowest
+    opaque row of each column) that lies within the bottom ``_CONTACT_REACH`` of the product:
+    a column belongs to the footprint when, walking left and right from it, the profile rises
+    (or the silhouette ends) before it falls more than a small tolerance. So a car's two
+    wheels, a chair's four legs and a box's whole bottom edge are contacts; the sill between
+    the wheels (a dip of the profile, not a low point), a mug's handle above the base and a
+    hand hanging at a model's side (too far above the floor) are not.
+    """
     rows, cols = work.shape
-    band = max(1, round(0.04 * height))
-    base_row = min(rows, max(1, round(base)))
-    footprint = work[max(0, base_row - band) : base_row].max(axis=0) if base_row > 0 else np.zeros(cols)
-    if not footprint.any():
+    solid = work > 0.5
+    present = solid.any(axis=0)
+    if not present.any():
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    bottom = np.where(present, rows - 1 - np.argmax(solid[::-1], axis=0), -1).astype(np.float32)
+    tolerance = max(1.0, 0.012 * height)
+    near_floor = present & (bottom >= base - 1.0 - _CONTACT_REACH * height)
+    # diff[x, x'] = how much lower (toward the camera) column x' reaches than column x.
+    diff = bottom[None, :] - bottom[:, None]
+    falls = diff > tolerance  # x' is clearly lower than x: x is not a low point on that side
+    rises = (diff < -tolerance) | ~present[None, :]
+    index = np.arange(cols)
+    left = index[None, :] < index[:, None]
+    right = index[None, :] > index[:, None]
+
+    def nearest(mask: np.ndarray, side: np.ndarray, towards_left: bool) -> np.ndarray:
+        hits = mask & side
+        if towards_left:
+            found = np.where(hits, index[None, :], -1).max(axis=1)
+            return np.where(found >= 0, index - found, cols + 1)
+        found = np.where(hits, index[None, :], cols * 2).min(axis=1)
+        return np.where(found < cols * 2, found - index, cols + 1)
+
+    low_left = nearest(rises, left, True) < nearest(falls, left, True)
+    low_right = nearest(rises, right, False) < nearest(falls, right, False)
+    # Running off the silhouette's edge counts as rising: a flat base is a low point.
+    low_left |= nearest(falls, left, True) > cols
+    low_right |= nearest(falls, right, False) > cols
+    chosen = np.flatnonzero(near_floor & low_left & low_right)
+    return chosen, bottom[chosen].astype(np.int64)
+
+
+def _contact_shadow(
+    work: np.ndarray, columns: np.ndarray, bottoms: np.ndarray, height: float, width: float, softness: float
+) -> np.ndarray:
+    """Dense, short occlusion under every part of the footprint (see :func:`contact_columns`),
+    and a lighter occlusion of the floor under the product between its contacts (under a car's
+    body, a chair's seat)."""
+    rows, cols = work.shape
+    if columns.size == 0:
         return np.zeros_like(work)
     occluder = np.zeros_like(work)
     thickness = max(1, round(0.018 * height))
-    occluder[max(0, base_row - thickness) : min(rows, base_row + thickness)] = footprint[None, :]
+    for column, bottom in zip(columns.tolist(), bottoms.tolist(), strict=True):
+        occluder[max(0, bottom - thickness) : min(rows, bottom + thickness), column] = 1.0
     tight = _blur(occluder, (0.01 + 0.02 * softness) * width + 0.5, (0.004 + 0.01 * softness) * height + 0.5)
     wide = _blur(occluder, (0.05 + 0.1 * softness) * width + 1.0, (0.015 + 0.03 * softness) * height + 1.0)
     tight *= 1.0 / max(float(tight.max()), 1e-6)
     wide *= 1.0 / max(float(wide.max()), 1e-6)
-    return np.clip(_CONTACT_PEAK * (0.7 * tight + 0.45 * wide), 0.0, _CONTACT_PEAK).astype(np.float32)
+    contact = _CONTACT_PEAK * (0.7 * tight + 0.45 * wide)
+    under = _under_occlusion(work, columns, bottoms, height)
+    if under is not None:
+        sigma = (0.02 + 0.05 * softness) * height + 1.0
+        contact += _UNDER_PEAK * _blur(under, sigma, sigma * 0.5)
+    return np.clip(contact, 0.0, _CONTACT_PEAK).astype(np.float32)
+
+
+def _under_occlusion(work: np.ndarray, columns: np.ndarray, bottoms: np.ndarray, height: float) -> np.ndarray | None:
+    """The floor hidden under the product between its contacts: from the silhouette's bottom down
+    to the floor line through the contacts, where that gap is low (a car's underbody)."""
+    if columns.size < 2 or columns[-1] - columns[0] < 2:
+        return None
+    rows, _ = work.shape
+    solid = work > 0.5
+    span = np.arange(int(columns[0]), int(columns[-1]) + 1)
+    floor = np.interp(span, columns, bottoms)
+    present = solid[:, span].any(axis=0)
+    bottom = np.where(present, rows - 1 - np.argmax(solid[::-1, span], axis=0), floor)
+    gap = floor - bottom
+    mask = np.zeros_like(work)
+    for column, top, ground, clearance in zip(span.tolist(), bottom.tolist(), floor.tolist(), gap.tolist(), strict=True):
+        if 0 < clearance <= _UNDER_CLEARANCE * height:
+            mask[int(top) : min(rows, int(round(ground)) + 1), column] = 1.0
+    return mask if mask.any() else None
 
 
 def _top_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float) -> np.ndarray:
