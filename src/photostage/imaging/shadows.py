@@ -280,9 +280,9 @@ def _under_occlusion(work: np.ndarray, columns: np.ndarray, bottoms: np.ndarray,
     bottom = np.where(present, rows - 1 - np.argmax(solid[::-1, span], axis=0), floor)
     gap = floor - bottom
     mask = np.zeros_like(work)
-    for column, top, ground, clearance in zip(span.tolist(), bottom.tolist(), floor.tolist(), gap.tolist(), strict=True):
-        if 0 < clearance <= _UNDER_CLEARANCE * height:
-            mask[int(top) : min(rows, int(round(ground)) + 1), column] = 1.0
+    low = (gap > 0) & (gap <= _UNDER_CLEARANCE * height)
+    for column, top, ground in zip(span[low].tolist(), bottom[low].tolist(), floor[low].tolist(), strict=True):
+        mask[int(top) : min(rows, int(round(ground)) + 1), column] = 1.0
     return mask if mask.any() else None
 
 
