@@ -46,15 +46,17 @@ REPO = Path(__file__).resolve().parents[1]
 ALLOWED_STATUSES = frozenset({200, 429, 503})
 FINAL_JOB_STATUSES = frozenset({"DONE", "ERROR", "CANCELLED"})
 KEY_FILE = "load-api-key"
+PORT_FILE = "load-port"
 RAISED_LIMITS = (10**7, 10**6)  # per minute, per second: out of the way
 CLAID_LIMITS = (120, 4)
 
 
 # ------------------------------------------------------------------------------ the server
 def serve(data_dir: Path, port: int, per_minute: int, per_second: int) -> None:
-    """The child process: photostage on 127.0.0.1:port with two workers; the API key it made is
-    written beside its data so the load generator can read it. SIGUSR1 dumps every thread's
-    stack to the server log (to see where a slow server waits)."""
+    """The child process: photostage on 127.0.0.1:port (0: a free port the kernel picks, bound
+    here and kept, so two runs side by side never race for one) with two workers; the API key it
+    made and the port are written beside its data for the load generator. SIGUSR1 dumps every
+    thread's stack to the server log (to see where a slow server waits)."""
     import faulthandler
     import signal
 
@@ -65,6 +67,10 @@ def serve(data_dir: Path, port: int, per_minute: int, per_second: int) -> None:
     from photostage.api.app import create_app
     from photostage.config import Settings
 
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    port = int(listener.getsockname()[1])
     settings = Settings(
         data_dir=data_dir,
         limits={"workers": 2},
@@ -74,13 +80,10 @@ def serve(data_dir: Path, port: int, per_minute: int, per_second: int) -> None:
     app = create_app(settings)
     secret, _ = app.state.services.keys.create("load")
     (data_dir / KEY_FILE).write_text(secret)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    (data_dir / f"{PORT_FILE}.part").write_text(str(port))
+    (data_dir / f"{PORT_FILE}.part").rename(data_dir / PORT_FILE)  # never read half-written
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def rss_mb(pid: int) -> float:
@@ -119,16 +122,14 @@ class Server:
 def running_server(data_dir: Path, limits: tuple[int, int], startup_s: float = 60.0) -> Iterator[Server]:
     """A server subprocess, stopped (SIGTERM, then SIGKILL) when the block ends."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log_path = data_dir / "server.log"
     command = [sys.executable, str(Path(__file__).resolve()), "serve", "--data-dir", str(data_dir),
-               "--port", str(port), "--per-minute", str(limits[0]), "--per-second", str(limits[1])]
+               "--port", "0", "--per-minute", str(limits[0]), "--per-second", str(limits[1])]
     environment = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(process, base_url, data_dir / KEY_FILE, log_path, startup_s)
+        base_url = wait_until_healthy(process, data_dir, log_path, startup_s)
         yield Server(process, base_url, (data_dir / KEY_FILE).read_text().strip(), log_path)
     finally:
         process.terminate()
@@ -139,16 +140,17 @@ def running_server(data_dir: Path, limits: tuple[int, int], startup_s: float = 6
             process.wait()
 
 
-def wait_until_healthy(process: subprocess.Popen[bytes], base_url: str, key_path: Path, log_path: Path,
-                       startup_s: float) -> None:
+def wait_until_healthy(process: subprocess.Popen[bytes], data_dir: Path, log_path: Path, startup_s: float) -> str:
+    """The server's base URL once it answers /healthz (its port file is written after its key)."""
     deadline = time.monotonic() + startup_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log = log_path.read_text()[-3000:]
             raise RuntimeError(f"the server exited with {process.returncode}:\n{log}")
+        port = (data_dir / PORT_FILE).read_text().strip() if (data_dir / PORT_FILE).exists() else ""
         with contextlib.suppress(httpx.HTTPError):
-            if key_path.exists() and httpx.get(f"{base_url}/healthz", timeout=2).status_code == 200:
-                return
+            if port and httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return f"http://127.0.0.1:{port}"
         time.sleep(0.2)
     raise RuntimeError(f"the server did not start within {startup_s:g} s:\n{log_path.read_text()[-3000:]}")
 

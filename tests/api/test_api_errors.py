@@ -194,21 +194,67 @@ def test_unavailable_model_is_422(tmp_path, product_uri):
     assert {m["name"]: m["available"] for m in models} == {"v1": True, "v2": False}
 
 
-def test_rate_limit_is_429_with_headers(tmp_path, product_uri):
+class FakeClock:
+    """Seconds that move only when the test says so."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def limited_app(tmp_path, clock: FakeClock, per_minute: int = 120, per_second: int = 4):  # type: ignore[no-untyped-def]
+    from photostage.jobs.ratelimit import build_rate_limiter
+
+    settings = Settings(data_dir=tmp_path / "d", rate_limit={"per_minute": per_minute, "per_second": per_second})
+    app = create_app(settings)
+    app.state.rate_limiter = build_rate_limiter(settings, clock)
+    secret, _ = app.state.services.keys.create("t")
+    return app, {"Authorization": f"Bearer {secret}"}
+
+
+def test_rate_limit_is_429_with_headers(tmp_path):
     from fastapi.testclient import TestClient
 
-    app = create_app(Settings(data_dir=tmp_path / "d", rate_limit={"per_minute": 120, "per_second": 4}))
-    secret, _ = app.state.services.keys.create("t")
-    headers = {"Authorization": f"Bearer {secret}"}
+    clock = FakeClock()
+    app, headers = limited_app(tmp_path, clock)
     with TestClient(app) as client:
         answers = [client.get("/v1/models", headers=headers) for _ in range(6)]
-    assert [a.status_code for a in answers[:4]] == [200] * 4
-    assert answers[0].headers["RateLimit-Limit"] == "120, 120;w=60, 4;w=1"
-    assert int(answers[0].headers["RateLimit-Remaining"]) == 3
-    limited = answers[4]
-    body = assert_error(limited, 429, "2001", "general")
-    assert body["error_message"] == "Too Many Requests. Rate limit exceeded."
-    assert int(limited.headers["Retry-After"]) >= 1 and "RateLimit-Reset" in limited.headers
+        assert [a.status_code for a in answers] == [200] * 4 + [429] * 2
+        assert answers[0].headers["RateLimit-Limit"] == "120, 120;w=60, 4;w=1"
+        assert [int(a.headers["RateLimit-Remaining"]) for a in answers] == [3, 2, 1, 0, 0, 0]
+        limited = answers[4]
+        body = assert_error(limited, 429, "2001", "general")
+        assert body["error_message"] == "Too Many Requests. Rate limit exceeded."
+        assert limited.headers["Retry-After"] == "1" and limited.headers["RateLimit-Reset"] == "1"
+        clock.now += 0.999
+        assert client.get("/v1/models", headers=headers).status_code == 429
+        clock.now += 0.001
+        assert client.get("/v1/models", headers=headers).status_code == 200
+
+
+def test_rate_limit_per_minute_window_counts_requests_not_time(tmp_path):
+    """120 a minute at up to 4 a second: the 121st request inside the minute is refused until the
+    first one leaves the window; the reset header says exactly when."""
+    from fastapi.testclient import TestClient
+
+    clock = FakeClock(0.0)
+    app, headers = limited_app(tmp_path, clock, per_minute=5, per_second=4)
+    with TestClient(app) as client:
+        statuses = []
+        for _ in range(6):
+            statuses.append(client.get("/v1/models", headers=headers).status_code)
+            clock.now += 10.0
+        assert statuses == [200] * 5 + [429]
+        clock.now = 59.5
+        refused = client.get("/v1/models", headers=headers)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "1"
+        clock.now = 60.0
+        assert client.get("/v1/models", headers=headers).status_code == 200
+        other_secret, _ = app.state.services.keys.create("other")
+        other = client.get("/v1/models", headers={"Authorization": f"Bearer {other_secret}"})
+        assert other.status_code == 200, "limits are per key"
 
 
 def test_internal_error_is_500_in_contract_format(client, auth, app, product_uri, monkeypatch):

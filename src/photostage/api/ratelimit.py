@@ -1,6 +1,7 @@
 """Per-key rate limits (Claid's defaults: 120 requests a minute and 4 a second) with the
 `RateLimit-*` headers on every answer. Sliding-window counters kept in memory per process;
-the limits are per API key.
+the limits are per API key. The clock is injectable (``clock``: seconds, monotonic), so the
+windows are tested by moving a fake clock, never by sleeping or by racing the machine.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -32,7 +34,7 @@ class Decision:
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, per_second: int, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, per_minute: int, per_second: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.windows = ((per_minute, 60.0), (per_second, 1.0))
         self.policy = f"{per_minute}, {per_minute};w=60, {per_second};w=1"
         self.clock = clock

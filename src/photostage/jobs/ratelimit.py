@@ -2,7 +2,8 @@
 
 The same sliding windows and the same :class:`~photostage.api.ratelimit.Decision` as the
 in-memory limiter, computed by one Lua script so a check-and-count is atomic across processes
-and machines; time is Redis's own clock, so API hosts need not agree on theirs.
+and machines; time is Redis's own clock, so API hosts need not agree on theirs. Tests inject a
+clock instead (its reading is sent with each check), so the windows are tested without sleeping.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from photostage.api.ratelimit import Decision, RateLimiter
@@ -21,14 +23,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("photostage.api")
 
-# KEYS[1]: the key's hit log (sorted set of hit times). ARGV: per_minute, per_second, a unique id.
+# KEYS[1]: the key's hit log (sorted set of hit times). ARGV: per_minute, per_second, a unique id,
+# and optionally the time now (an injected clock; Redis's TIME otherwise).
 # Returns {allowed (0/1), remaining, seconds until reset (string, fractional)}.
 SLIDING_WINDOW = """
 local key = KEYS[1]
 local per_minute = tonumber(ARGV[1])
 local per_second = tonumber(ARGV[2])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local now
+if ARGV[4] then
+  now = tonumber(ARGV[4])
+else
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - 60)
 local blocked_until = 0
 local minute_count = redis.call('ZCARD', key)
@@ -57,9 +65,16 @@ class RedisRateLimiter:
     """``check(key) -> Decision`` like :class:`RateLimiter`, with the counts kept in Redis."""
 
     def __init__(
-        self, client: redis.Redis, per_minute: int, per_second: int, prefix: str = "photostage:"
+        self,
+        client: redis.Redis,
+        per_minute: int,
+        per_second: int,
+        prefix: str = "photostage:",
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``clock``: seconds; None (production) uses Redis's own clock."""
         self.client = client
+        self.clock = clock
         self.per_minute = per_minute
         self.policy = f"{per_minute}, {per_minute};w=60, {per_second};w=1"
         self.prefix = f"{prefix}ratelimit:"
@@ -72,9 +87,10 @@ class RedisRateLimiter:
         import redis
 
         try:
-            allowed, remaining, reset = self._script(
-                keys=[self.prefix + key], args=[self.per_minute, self.per_second, uuid.uuid4().hex]
-            )
+            args: list[int | str] = [self.per_minute, self.per_second, uuid.uuid4().hex]
+            if self.clock is not None:
+                args.append(repr(float(self.clock())))
+            allowed, remaining, reset = self._script(keys=[self.prefix + key], args=args)
         except redis.RedisError:
             log.warning("rate limiter: Redis unavailable, letting the request through", exc_info=True)
             return Decision(True, self.per_minute, self.per_minute - 1, 60, self.policy)
@@ -93,14 +109,18 @@ def quick_redis(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0, retry=Retry(NoBackoff(), 1))
 
 
-def build_rate_limiter(settings: Settings) -> RateLimiter | RedisRateLimiter | None:
+def build_rate_limiter(
+    settings: Settings, clock: Callable[[], float] | None = None
+) -> RateLimiter | RedisRateLimiter | None:
     """The limiter the API uses: none when disabled, Redis-backed with the celery runner (limits
-    then hold across API processes), in memory otherwise."""
+    then hold across API processes), in memory otherwise. ``clock`` (tests) replaces the real one."""
     limits = settings.rate_limit
     if not limits.enabled:
         return None
     if settings.jobs.runner == "celery":
         options = JobOptions.from_settings(settings.jobs)
         client = quick_redis(options.redis_url)
-        return RedisRateLimiter(client, limits.per_minute, limits.per_second, options.redis_key_prefix)
+        return RedisRateLimiter(client, limits.per_minute, limits.per_second, options.redis_key_prefix, clock)
+    if clock is not None:
+        return RateLimiter(limits.per_minute, limits.per_second, clock)
     return RateLimiter(limits.per_minute, limits.per_second)
