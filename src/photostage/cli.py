@@ -18,6 +18,8 @@ from photostage.config import Settings
 app = typer.Typer(help="photostage: self-hostable, Claid-compatible product scenes.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+db_app = typer.Typer(help="The database schema: see its revision, migrate it.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 console = Console()
 
 DataDir = Annotated[
@@ -32,12 +34,10 @@ def load_settings(data_dir: Path | None = None) -> Settings:
 
 def _key_store(settings: Settings):  # -> KeyStore
     from photostage.accounts import KeyStore
-    from photostage.db import create_schema, make_engine, make_sessionmaker
+    from photostage.db import make_sessionmaker
+    from photostage.schema import open_database
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url)
-    create_schema(engine)
-    return KeyStore(make_sessionmaker(engine))
+    return KeyStore(make_sessionmaker(open_database(settings)))
 
 
 def warm_up_in_background(engine: object) -> None:
@@ -66,7 +66,7 @@ def serve(
         settings.server.host = host
     if port:
         settings.server.port = port
-    keys = _key_store(settings)
+    keys = _key_store(settings)  # checks the schema first: an outdated database stops here
     if not keys.has_active_key():
         secret, _ = keys.create("default")
         console.print(f"[bold green]First API key[/] (shown once, keep it): [bold]{secret}[/]")
@@ -129,6 +129,49 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="Key id or prefix.")], d
         console.print(f"[red]no active key {key}[/]")
         raise typer.Exit(1)
     console.print(f"revoked {key}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: the newest).")] = "head",
+    data_dir: DataDir = None,
+) -> None:
+    """Migrate the database (PHOTOSTAGE_DATABASE_URL, default SQLite in the data dir) to this
+    release's schema. Safe to run again, and while other processes start (they wait for it)."""
+    from photostage.db import make_engine
+    from photostage.schema import upgrade
+
+    settings = load_settings(data_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        before, after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    if before == after:
+        console.print(f"database already at revision {after}")
+    else:
+        console.print(f"database upgraded from {before or 'no revision'} to {after}")
+
+
+@db_app.command("current")
+def db_current(data_dir: DataDir = None) -> None:
+    """Show the database's schema revision and the one this release needs (exit 1 when they differ)."""
+    from photostage.db import make_engine
+    from photostage.schema import read_state, refusal
+
+    engine = make_engine(load_settings(data_dir).sqlalchemy_url)
+    try:
+        with engine.connect() as connection:
+            state = read_state(connection)
+    finally:
+        engine.dispose()
+    console.print(f"database revision: {state.revision or 'none'}; this release: {state.head}")
+    if state.empty:
+        console.print("the database is empty: it is created at the first start (or by `photostage db upgrade`)")
+    elif not state.current:
+        console.print(f"[red]{refusal(state)}[/]")
+        raise typer.Exit(1)
 
 
 @dataclass(frozen=True)
@@ -256,5 +299,18 @@ def _register_subsystem_commands() -> None:
 
 _register_subsystem_commands()
 
+
+def main() -> None:
+    """The ``photostage`` command. A database at another schema revision stops any command with
+    the message that says what to run, not a traceback."""
+    from photostage.schema import SchemaError
+
+    try:
+        app()
+    except SchemaError as error:
+        console.print(f"[red]{error}[/]")
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

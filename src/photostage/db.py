@@ -1,7 +1,7 @@
 """The relational store shared by accounts, API keys, storages and jobs (SQLAlchemy 2).
 
-SQLite in the data directory by default, PostgreSQL by URL. Tables are created at start
-(``create_schema``); each subsystem declares its own tables on this ``Base``.
+SQLite in the data directory by default, PostgreSQL by URL. Each subsystem declares its own tables
+on this ``Base``; :mod:`photostage.schema` creates, checks and migrates them (Alembic).
 """
 
 from __future__ import annotations
@@ -66,8 +66,3 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, expire_on_commit=False)
-
-
-def create_schema(engine: Engine) -> None:
-    # Import the modules that declare tables so they are registered on Base.
-    Base.metadata.create_all(engine)

@@ -15,10 +15,11 @@ from photostage.accounts import Credits, KeyStore
 from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
-from photostage.db import create_schema, make_engine, make_sessionmaker
+from photostage.db import make_sessionmaker
 from photostage.jobs.service import JobService, build_job_service
 from photostage.pipeline.runner import SceneRunner
 from photostage.scenes.registry import SceneEngines, build_scene_engines
+from photostage.schema import open_database
 from photostage.sources.reader import SourcePolicy, SourceReader
 from photostage.storage.service import StorageService
 from photostage.storage.tmp import TmpStore
@@ -53,12 +54,7 @@ def sync_capacity(settings: Settings) -> int:
 
 
 def build_services(settings: Settings) -> Services:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = make_engine(settings.sqlalchemy_url)
-    import photostage.jobs.models  # noqa: F401 - registers the job tables
-    import photostage.storage.models  # noqa: F401 - registers the storages table
-
-    create_schema(db)
+    db = open_database(settings)
     sessions = make_sessionmaker(db)
     reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
     storages = StorageService(sessions, settings, fetch=reader.read, url_guard=reader.check_endpoint)

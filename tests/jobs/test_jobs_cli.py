@@ -9,9 +9,10 @@ from typer.testing import CliRunner
 
 from photostage.accounts import KeyStore
 from photostage.config import Settings
-from photostage.db import create_schema, make_engine, make_sessionmaker
+from photostage.db import make_engine, make_sessionmaker
 from photostage.jobs.cli import register
 from photostage.jobs.webhooks import WebhookSecrets
+from photostage.schema import ensure_schema
 
 
 def command() -> typer.Typer:
@@ -25,7 +26,7 @@ def test_webhooks_set_and_secret(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path)
     engine = make_engine(settings.sqlalchemy_url)
-    create_schema(engine)
+    ensure_schema(engine)
     sessions = make_sessionmaker(engine)
     _, info = KeyStore(sessions).create("cli")
     runner = CliRunner()

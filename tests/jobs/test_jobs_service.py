@@ -17,12 +17,13 @@ from photostage.accounts import Credits, KeyStore, Principal
 from photostage.config import Settings
 from photostage.contract.errors import CONFLICT, OVERLOADED, SCENE_FAILED, VALIDATION, PhotostageError
 from photostage.contract.request import SceneCreateAPIIn
-from photostage.db import create_schema, make_engine, make_sessionmaker, utcnow
+from photostage.db import make_engine, make_sessionmaker, utcnow
 from photostage.jobs.idempotency import IdempotencyStore
 from photostage.jobs.models import IdempotencyRecord, Job, WebhookDelivery
 from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService
 from photostage.jobs.webhooks import SIGNATURE_HEADER, verify
+from photostage.schema import ensure_schema
 
 from .test_jobs_support import FakePipeline, WebhookReceiver, database_url, effect_body, wait_for  # noqa: F401
 
@@ -59,7 +60,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:  # noqa: F811
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url,
                         sources={"allow_hosts": ["127.0.0.1"]})
     engine = make_engine(database_url)
-    create_schema(engine)
+    ensure_schema(engine)
     sessions = make_sessionmaker(engine)
     world = World(settings, sessions, KeyStore(sessions), Credits(sessions), [])
     yield world

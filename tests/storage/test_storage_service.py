@@ -22,7 +22,8 @@ from photostage.contract.errors import (
     PhotostageError,
 )
 from photostage.contract.storage import StorageIn_Pydantic, StorageInUpdate_Pydantic
-from photostage.db import Account, create_schema, make_engine, make_sessionmaker
+from photostage.db import Account, make_engine, make_sessionmaker
+from photostage.schema import ensure_schema
 from photostage.storage.cloud import GCSConnector, S3Connector
 from photostage.storage.local import LocalConnector
 from photostage.storage.models import Storage
@@ -37,7 +38,7 @@ KEY_FILE_SECRET = "-----BEGIN PRIVATE KEY-----\nMIIfake\n-----END PRIVATE KEY---
 @pytest.fixture
 def sessions(tmp_path: Path) -> sessionmaker[Session]:
     engine = make_engine(f"sqlite:///{tmp_path / 'photostage.db'}")
-    create_schema(engine)
+    ensure_schema(engine)
     maker = make_sessionmaker(engine)
     with maker() as session:
         session.add_all([Account(id=1, name="alice"), Account(id=2, name="bob")])

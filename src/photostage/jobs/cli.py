@@ -65,6 +65,9 @@ def worker(
         redis_key_prefix=redis_prefix,
     )
     plugins = [load_plugin(spec) for spec in plugin or []]
+    from photostage.schema import open_database
+
+    open_database(settings).dispose()  # an outdated schema stops the worker here, with what to run
     run_worker(settings, options, pool=pool, concurrency=concurrency, plugins=plugins, loglevel=loglevel)
 
 
@@ -138,16 +141,13 @@ webhooks_app = typer.Typer(help="Webhooks of finished jobs.", no_args_is_help=Tr
 
 
 def _webhook_stores(settings: Settings):  # -> tuple[KeyStore, WebhookSecrets, SourcePolicy]
-    import photostage.jobs.models  # noqa: F401 - registers the job tables
     from photostage.accounts import KeyStore
-    from photostage.db import create_schema, make_engine, make_sessionmaker
+    from photostage.db import make_sessionmaker
     from photostage.jobs.webhooks import WebhookSecrets
+    from photostage.schema import open_database
     from photostage.sources.policy import SourcePolicy
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.sqlalchemy_url)
-    create_schema(engine)
-    sessions = make_sessionmaker(engine)
+    sessions = make_sessionmaker(open_database(settings))
     policy = SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes)
     return KeyStore(sessions), WebhookSecrets(sessions), policy
 

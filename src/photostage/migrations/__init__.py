@@ -1,0 +1,1 @@
+"""Alembic migrations of photostage's database (see :mod:`photostage.schema`)."""
