@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -102,22 +103,22 @@ def _light_vector(light_angle: float) -> tuple[float, float]:
     return -math.sin(radians), math.cos(radians)
 
 
-def _cast_projection(light_angle: float, softness: float) -> tuple[float, float]:
+def _cast_projection(light_angle: float, softness: float, length: float = 1.0) -> tuple[float, float]:
     """Shear ``u`` (sideways px per px of height) and depth ``v`` (signed vertical squash).
 
     ``v > 0`` throws the shadow back (above the base line), ``v < 0`` toward the camera. A soft
     (large) light source leaves a shorter visible cast: its far end dissolves in the penumbra.
     """
     side, depth = _light_vector(light_angle)
-    shear = 0.85 * side * (1.0 - 0.4 * softness)
-    squash = max(0.14, 0.38 * abs(depth))
+    shear = 0.85 * side * (1.0 - 0.4 * softness) * length
+    squash = max(0.14, 0.38 * abs(depth)) * length
     return shear, squash if depth >= 0 else -squash
 
 
-def _front_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float) -> np.ndarray:
+def _front_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float, length: float) -> np.ndarray:
     canvas = alpha.shape
     obj_w, obj_h = box[2] - box[0], box[3] - box[1]
-    shear, squash = _cast_projection(light_angle, softness)
+    shear, squash = _cast_projection(light_angle, softness, length)
     far_sigma = (0.015 + 0.17 * softness) * obj_h
     blur_margin = 3.0 * far_sigma + 0.05 * obj_w
     reach_x = abs(shear) * obj_h
@@ -286,11 +287,11 @@ def _under_occlusion(work: np.ndarray, columns: np.ndarray, bottoms: np.ndarray,
     return mask if mask.any() else None
 
 
-def _top_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float) -> np.ndarray:
+def _top_density(alpha: np.ndarray, box: Box, light_angle: float, softness: float, length: float) -> np.ndarray:
     canvas = alpha.shape
     size = max(box[2] - box[0], box[3] - box[1])
     side, down = _light_vector(light_angle)
-    offset = (0.025 + 0.05 * softness) * size
+    offset = (0.025 + 0.05 * softness) * size * length
     sigma = (0.006 + 0.06 * softness) * size
     reach = offset + 3.0 * sigma + 2.0
     margins = (
@@ -314,13 +315,21 @@ def _top_density(alpha: np.ndarray, box: Box, light_angle: float, softness: floa
 
 
 def shadow_density(
-    alpha: np.ndarray, box: Box, view: ShadowView, light_angle: float, opacity: float, softness: float
+    alpha: np.ndarray,
+    box: Box,
+    view: ShadowView,
+    light_angle: float,
+    opacity: float,
+    softness: float,
+    length: float = 1.0,
 ) -> np.ndarray:
     """How much light the product's shadow removes at each canvas pixel: float32 (H, W) in [0, 1].
 
     ``alpha`` is the canvas-sized product alpha (uint8), ``box`` the (x0, y0, x1, y1) of
     alpha > 0. ``softness`` 0 is crisp, 1 very diffuse; ``opacity`` scales the whole density.
+    ``length`` scales how far the cast shadow reaches (a lower light casts longer: 0.5–2).
     """
+    length = float(np.clip(length, 0.3, 2.5))
     if alpha.ndim != 2:
         raise ValueError("alpha must be a 2-D (H, W) array")
     canvas = alpha.shape
@@ -330,9 +339,9 @@ def shadow_density(
     softness = float(np.clip(softness, 0.0, 1.0))
     clipped = (max(0, x0), max(0, y0), min(canvas[1], x1), min(canvas[0], y1))
     if view == "front":
-        density = _front_density(alpha, clipped, light_angle, softness)
+        density = _front_density(alpha, clipped, light_angle, softness, length)
     elif view == "top":
-        density = _top_density(alpha, clipped, light_angle, softness)
+        density = _top_density(alpha, clipped, light_angle, softness, length)
     else:
         raise ValueError(f"view must be 'top' or 'front', not {view!r}")
     density *= np.float32(min(1.0, float(opacity)))
@@ -349,8 +358,33 @@ def _active_window(density: np.ndarray, threshold: float = 1.0 / 512.0) -> tuple
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
+_DITHER_SIDE = 64
+
+
+@lru_cache(maxsize=1)
+def _dither_tile() -> np.ndarray:
+    """A fixed 64×64 tile of triangular-distributed offsets in (-1, 1), mean 0 (TPDF dither).
+
+    Rounding a smooth 8-bit gradient after adding it turns visible bands into fine, even grain;
+    the tile is fixed, so the same density gives the same bytes.
+    """
+    rng = np.random.default_rng(0x5EED)
+    return (rng.random((_DITHER_SIDE, _DITHER_SIDE), np.float32) - rng.random((_DITHER_SIDE, _DITHER_SIDE), np.float32))
+
+
+def dither(rows: slice, cols: slice) -> np.ndarray:
+    """The dither offsets for a canvas window (rows, cols): (h, w) float32, tiled from the canvas origin."""
+    tile = _dither_tile()
+    row_index = np.arange(rows.start, rows.stop) % _DITHER_SIDE
+    col_index = np.arange(cols.start, cols.stop) % _DITHER_SIDE
+    return tile[row_index[:, None], col_index[None, :]]
+
+
 def apply_shadow(background: np.ndarray, density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
-    """Darken ``background`` (H, W, 3|4 uint8) toward ``tint`` by ``density``; alpha is untouched."""
+    """Darken ``background`` (H, W, 3|4 uint8) toward ``tint`` by ``density``; alpha is untouched.
+
+    The result is dithered before rounding, so a soft shadow on a flat colour has no 8-bit bands.
+    """
     out = background.copy()
     window = _active_window(density)
     if window is None:
@@ -359,14 +393,20 @@ def apply_shadow(background: np.ndarray, density: np.ndarray, tint: tuple[int, i
     colour = out[rows, cols, :3].astype(np.float32)
     weight = density[rows, cols, None]
     shaded = colour + (np.asarray(tint, np.float32) - colour) * weight
-    out[rows, cols, :3] = np.clip(shaded + 0.5, 0, 255).astype(np.uint8)
+    noise = (dither(rows, cols) * np.minimum(weight[..., 0] * 64.0, 1.0))[..., None]  # none where there is no shadow
+    out[rows, cols, :3] = np.clip(shaded + noise + 0.5, 0, 255).astype(np.uint8)
     return out
 
 
 def shadow_alpha_layer(density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
-    """An (H, W, 4) uint8 RGBA layer of the shadow alone, for transparent backgrounds."""
+    """An (H, W, 4) uint8 RGBA layer of the shadow alone, for transparent backgrounds (alpha dithered)."""
     height, width = density.shape
-    out = np.empty((height, width, 4), np.uint8)
+    out = np.zeros((height, width, 4), np.uint8)
     out[..., :3] = np.asarray(tint, np.uint8)
-    out[..., 3] = np.clip(density * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    window = _active_window(density)
+    if window is not None:
+        rows, cols = window
+        weight = density[rows, cols]
+        noise = dither(rows, cols) * np.minimum(weight * 64.0, 1.0)
+        out[rows, cols, 3] = np.clip(weight * 255.0 + noise + 0.5, 0, 255).astype(np.uint8)
     return out

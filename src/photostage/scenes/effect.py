@@ -7,13 +7,55 @@ model name can render them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from photostage.imaging import compose, shadows
-from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneSpec
+from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneSpec, ShadowSpec
 
 DEFAULT_EFFECT_COLOR = (255, 255, 255)
 DEFAULT_LIGHT_ANGLE = 315.0  # key light from the upper left, the catalog convention
+_SEED_MASK = (1 << 64) - 1
+_VARIATION_SALT = 0x5CE7E
+
+
+def variation_rng(seed: int, index: int, salt: int = _VARIATION_SALT) -> np.random.Generator:
+    """The generator of one output image's variation: same (seed, index), same choices."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed & _SEED_MASK, index & _SEED_MASK, salt])))
+
+
+@dataclass(frozen=True)
+class ShadowVariation:
+    """Where one image's light comes from and how it falls (see :func:`shadow_variation`)."""
+
+    light_angle: float
+    softness: float
+    length: float
+
+
+def shadow_variation(
+    spec: ShadowSpec, seed: int, index: int, base_angle: float, spread: float = 28.0
+) -> ShadowVariation:
+    """The light for image ``index`` of a request: image 0 is the requested (or catalog) light;
+    every further image moves it, so four images of one request are four different pictures of
+    the same product: the key light swings by up to ``spread`` degrees (mirrored left/right when
+    the request leaves the angle open), rises or sinks (a shorter or longer cast) and softens
+    or hardens a little. A pinned ``light_angle`` keeps its direction; only height and softness move.
+    """
+    angle = spec.light_angle if spec.light_angle is not None else base_angle
+    if index == 0:
+        return ShadowVariation(float(angle) % 360.0, spec.softness, 1.0)
+    rng = variation_rng(seed, index)
+    swing, mirror, height, soft = rng.uniform(-1.0, 1.0), rng.random(), rng.uniform(0.0, 1.0), rng.uniform(-1.0, 1.0)
+    if spec.light_angle is None:
+        # at least a third of the spread away from image 0, so neighbours never look the same
+        swing = np.sign(swing or 1.0) * (spread / 3.0 + abs(swing) * spread * 2.0 / 3.0)
+        angle = (360.0 - angle) if mirror < 0.5 else angle
+        angle = angle + swing
+    length = 0.7 + 0.7 * height  # 0.7–1.4: a higher or lower key light
+    softness = float(np.clip(spec.softness + 0.15 * soft, 0.0, 1.0))
+    return ShadowVariation(float(angle) % 360.0, softness, float(length))
 
 
 def resolve_view(view: str, product: PlacedObject) -> str:
@@ -24,11 +66,15 @@ def resolve_view(view: str, product: PlacedObject) -> str:
     return "front" if (y1 - y0) >= (x1 - x0) / 3 else "top"
 
 
-def _density(job: RenderJob, view: str) -> np.ndarray:
-    spec = job.scene.shadow
-    angle = spec.light_angle if spec.light_angle is not None else DEFAULT_LIGHT_ANGLE
+def _density(job: RenderJob, view: str, light: ShadowVariation) -> np.ndarray:
     return shadows.shadow_density(
-        job.product.alpha, job.product.box, view, angle, spec.opacity, spec.softness
+        job.product.alpha,
+        job.product.box,
+        view,  # type: ignore[arg-type]
+        light.light_angle,
+        job.scene.shadow.opacity,
+        light.softness,
+        light.length,
     )
 
 
@@ -50,25 +96,29 @@ class BuiltinEngine:
 
     def _effect(self, job: RenderJob, scene: SceneSpec) -> RenderedScene:
         view = resolve_view(scene.view, job.product)
-        density = _density(job, view) if scene.shadow.enabled else None
+        light = shadow_variation(scene.shadow, job.seed, job.index, DEFAULT_LIGHT_ANGLE)
+        density = _density(job, view, light) if scene.shadow.enabled else None
+        info: dict[str, object] = {"view": view, "light_angle": round(light.light_angle, 1)}
         if scene.transparent:
             if density is None:
                 background = compose.solid(job.width, job.height, (0, 0, 0), alpha=0)
             else:
                 background = shadows.shadow_alpha_layer(density)
-            return RenderedScene(background=background, info={"view": view})
+            return RenderedScene(background=background, info=info)
         color = scene.color or DEFAULT_EFFECT_COLOR
         background = compose.solid(job.width, job.height, color)
         if density is not None:
             background = shadows.apply_shadow(background, density)
-        return RenderedScene(background=background, info={"view": view})
+        return RenderedScene(background=background, info=info)
 
     def _locked_template(self, job: RenderJob, scene: SceneSpec) -> RenderedScene:
         assert scene.template is not None
         view = resolve_view(scene.view, job.product)
+        light = shadow_variation(scene.shadow, job.seed, job.index, DEFAULT_LIGHT_ANGLE, spread=15.0)
         fitted = compose.cover_fit(scene.template, job.width, job.height)
         background = compose.solid(job.width, job.height, (0, 0, 0))
         background[..., :3] = fitted
         if scene.shadow.enabled:
-            background = shadows.apply_shadow(background, _density(job, view))
-        return RenderedScene(background=background, light_wrap=0.35, info={"view": view})
+            background = shadows.apply_shadow(background, _density(job, view, light))
+        info: dict[str, object] = {"view": view, "light_angle": round(light.light_angle, 1)}
+        return RenderedScene(background=background, light_wrap=0.35, info=info)
