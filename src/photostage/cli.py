@@ -287,9 +287,11 @@ def gallery(
 
 def _register_subsystem_commands() -> None:
     """Commands that live with their subsystem: jobs (worker, batch, webhooks), doctor."""
+    from photostage.cutout.cli import register as register_models
     from photostage.jobs.cli import register as register_jobs
 
     register_jobs(app)
+    register_models(app)
     try:
         from photostage.doctor import register as register_doctor
     except ModuleNotFoundError:  # pragma: no cover - the doctor lands with the playground work

@@ -93,8 +93,15 @@ class EnginesSettings(BaseModel):
 
 class CutoutSettings(BaseModel):
     mode: Literal["auto", "always", "never"] = "auto"
-    engine: str = "classical"
-    neural_model_path: Path | None = None
+    engine: str = Field("auto", description="auto (neural when a model is installed, else classical), "
+                        "classical, neural or alpha.")
+    neural_model: str | None = Field(None, description="Installed model to use (`photostage models`); "
+                                     "default the best installed.")
+    neural_model_path: Path | None = Field(None, description="An ONNX file used directly instead of an "
+                                           "installed model; its family is neural_family.")
+    neural_family: str = "isnet"
+    neural_threads: int = Field(0, ge=0, description="onnxruntime threads per inference; 0 = one per core.")
+    models_dir: Path | None = Field(None, description="Installed models; default <data_dir>/models.")
 
 
 class RateLimitSettings(BaseModel):
@@ -142,6 +149,8 @@ class Settings(BaseSettings):
     def _defaults_under_data_dir(self) -> Settings:
         if "local" not in self.storage.connectors:
             self.storage.connectors["local"] = LocalConnectorSettings(root=self.data_dir / "storage")
+        if self.cutout.models_dir is None:
+            self.cutout.models_dir = self.data_dir / "models"
         v2 = self.engines.models.get("v2")
         if self.engines.diffusion_path is not None and v2 is not None and v2.engine == "studio":
             self.engines.models["v2"] = ModelEntry(engine="diffusion")

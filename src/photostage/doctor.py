@@ -202,7 +202,10 @@ def check_cutout_engine(settings: Settings) -> Check:
         return Check(name, "fail", str(error))
     if not engine.available():
         return Check(name, "fail", "not available")
-    return Check(name, "ok", f"available (mode {settings.cutout.mode})")
+    label = getattr(engine, "label", None)
+    via = f"{settings.cutout.engine} → " if settings.cutout.engine != engine.name else ""
+    detail = f"{via}{engine.name}{f' (model {label})' if label else ''}, available (mode {settings.cutout.mode})"
+    return Check(f"cutout engine {engine.name}", "ok", detail)
 
 
 # -------------------------------------------------------------------------------- state, I/O

@@ -1,197 +1,153 @@
-"""NeuralEngine through real onnxruntime inference on a tiny ONNX model built here.
-
-The ``onnx`` package is not a dependency, so the model is written with a minimal protobuf encoder
-of the few ONNX messages needed (ModelProto, GraphProto, NodeProto, ...); field numbers are those
-of onnx/onnx.proto. The graph turns an image into a saliency map with four ops:
-``Sigmoid(gain * (threshold - ReduceMean(image, axis=channels)))`` - dark product on a light
-backdrop gives saliency 1 on the product.
-"""
+"""NeuralEngine through real onnxruntime inference on tiny models of each family's shape, built here."""
 
 from __future__ import annotations
 
 import importlib.util
-import struct
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from photostage.config import CutoutSettings
-from photostage.cutout.neural import NeuralEngine, to_probability
+from photostage.cutout.families import FAMILIES, family_named, input_size
+from photostage.cutout.neural import NeuralEngine, postprocess, preprocess, validate_model
 from photostage.cutout.registry import build_cutout_engine
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime missing")
+from .test_cutout_neural_support import build_model, dark_ellipse_scene, iou
 
-FLOAT = 1  # TensorProto.DataType.FLOAT
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None,
+    reason="onnxruntime or onnx missing (pip install -e '.[dev,neural]')",
+)
 
-
-# --- a minimal protobuf writer for ONNX ----------------------------------------------------------
-
-
-def _varint(value: int) -> bytes:
-    value &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+# The tiny model's cut, in each family's normalised units, half-way between the scene's backdrop
+# (mean level ~234) and a pale product (~170): right only if the family's normalisation is applied.
+CUT = 202.0
+PALE = (190, 150, 170)
 
 
-def _int(field: int, value: int) -> bytes:
-    return _varint(field << 3) + _varint(value)
+def normalised_cut(name: str) -> float:
+    family = FAMILIES[name]
+    return float(np.mean([(CUT - m) / s for m, s in zip(family.mean, family.std, strict=True)]))
 
 
-def _bytes(field: int, payload: bytes) -> bytes:
-    return _varint((field << 3) | 2) + _varint(len(payload)) + payload
+def family_model(tmp_path: Path, name: str, **changes: object) -> Path:
+    family = FAMILIES[name]
+    options: dict[str, object] = {
+        "size": None if family.dynamic else family.size,
+        "threshold": normalised_cut(name),
+        "gain": 0.3 * float(np.mean(family.std)),  # 0.3 logit per pixel level
+        "sigmoid": family.activation == "none",  # a sigmoid family's export ends in logits
+        "extra_outputs": 2 if name == "isnet" else 0,  # IS-Net's side outputs follow its final map
+        "out_scale": 0.6 if family.stretch and family.activation == "none" else 1.0,
+    }
+    options.update(changes)
+    return build_model(tmp_path / f"{name}.onnx", **options)  # type: ignore[arg-type]
 
 
-def _str(field: int, text: str) -> bytes:
-    return _bytes(field, text.encode())
-
-
-def _tensor_type(dims: list[int | str]) -> bytes:
-    shape = b"".join(_bytes(1, _int(1, d) if isinstance(d, int) else _str(2, d)) for d in dims)
-    return _bytes(1, _int(1, FLOAT) + _bytes(2, shape))  # TypeProto.tensor_type
-
-
-def _value_info(name: str, dims: list[int | str]) -> bytes:
-    return _str(1, name) + _bytes(2, _tensor_type(dims))
-
-
-def _scalar(name: str, value: float) -> bytes:
-    return _int(2, FLOAT) + _str(8, name) + _bytes(9, struct.pack("<f", value))  # dims=[] (a scalar)
-
-
-def _node(op: str, inputs: list[str], outputs: list[str], attributes: bytes = b"") -> bytes:
-    return (b"".join(_str(1, i) for i in inputs) + b"".join(_str(2, o) for o in outputs)
-            + _str(3, f"{op.lower()}_{outputs[0]}") + _str(4, op) + attributes)
-
-
-def _ints_attribute(name: str, values: list[int]) -> bytes:
-    return _bytes(5, _str(1, name) + b"".join(_int(8, v) for v in values) + _int(20, 7))  # type INTS
-
-
-def _int_attribute(name: str, value: int) -> bytes:
-    return _bytes(5, _str(1, name) + _int(3, value) + _int(20, 2))  # type INT
-
-
-def build_saliency_model(
-    path: Path,
-    size: int | None = 64,
-    logits: bool = False,
-    metadata: dict[str, str] | None = None,
-    threshold: float = 0.7,
-) -> Path:
-    """Write the tiny saliency model; ``size=None`` gives dynamic N/H/W dims; ``logits`` leaves out
-    the Sigmoid so the engine must apply it."""
-    dims_in: list[int | str] = [1, 3, size, size] if size else ["N", 3, "H", "W"]
-    dims_out: list[int | str] = [1, 1, size, size] if size else ["N", 1, "H", "W"]
-    nodes = [
-        _node("ReduceMean", ["image"], ["brightness"],
-              _ints_attribute("axes", [1]) + _int_attribute("keepdims", 1)),
-        _node("Sub", ["threshold", "brightness"], ["darkness"]),
-        _node("Mul", ["darkness", "gain"], ["logit" if logits else "scaled"]),
-    ]
-    if not logits:
-        nodes.append(_node("Sigmoid", ["scaled"], ["logit"]))
-    graph = (b"".join(_bytes(1, node) for node in nodes) + _str(2, "tiny_saliency")
-             + _bytes(5, _scalar("threshold", threshold)) + _bytes(5, _scalar("gain", 12.0))
-             + _bytes(11, _value_info("image", dims_in)) + _bytes(12, _value_info("logit", dims_out)))
-    model = (_int(1, 8) + _str(2, "photostage-tests") + _bytes(7, graph)
-             + _bytes(8, _str(1, "") + _int(2, 13))
-             + b"".join(_bytes(14, _str(1, k) + _str(2, v)) for k, v in (metadata or {}).items()))
-    path.write_bytes(model)
-    return path
-
-
-# --- a product with exact truth ------------------------------------------------------------------
-
-
-def dark_ellipse_scene(size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """A dark red ellipse on a light grey backdrop, antialiased from 4x; RGBA and truth alpha."""
-    big = np.zeros((size * 4, size * 4), np.float32)
-    cv2.ellipse(big, (size * 2, size * 2), (int(size * 1.2), int(size * 1.6)), 20, 0, 360, 1.0, -1)
-    alpha = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
-    product = np.array([150, 30, 40], np.float32)
-    backdrop = np.array([235, 235, 232], np.float32)
-    rgb = alpha[..., None] * product + (1 - alpha[..., None]) * backdrop
-    rgba = np.dstack([np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.full((size, size), 255, np.uint8)])
-    return rgba, alpha
-
-
-def iou(alpha8: np.ndarray, truth: np.ndarray) -> float:
-    predicted, expected = alpha8 > 127, truth > 0.5
-    return float((predicted & expected).sum() / max((predicted | expected).sum(), 1))
-
-
-# --- tests ---------------------------------------------------------------------------------------
-
-
-def test_static_model_cuts_out_the_product(tmp_path: Path) -> None:
-    model = build_saliency_model(tmp_path / "tiny.onnx", size=64, metadata={"mean": "0,0,0", "std": "1,1,1"})
-    engine = NeuralEngine(model)
-    rgba, truth = dark_ellipse_scene()
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_each_family_cuts_out_the_product(tmp_path: Path, name: str) -> None:
+    engine = NeuralEngine(family_model(tmp_path, name), name)
+    rgba, truth = dark_ellipse_scene(300, PALE)
     cutout = engine.extract(rgba)
-    assert cutout.engine == "neural"
+    assert cutout.engine == "neural" and engine.label == name
     assert cutout.rgba.shape == rgba.shape and cutout.rgba.dtype == np.uint8
-    assert iou(cutout.rgba[..., 3], truth) > 0.95
-    ys, xs = np.nonzero(truth > 0)
-    assert cutout.box[0] <= xs.min() + 2 and cutout.box[2] >= xs.max() - 1
-    assert cutout.box[1] <= ys.min() + 2 and cutout.box[3] >= ys.max() - 1
+    assert iou(cutout.rgba[..., 3], truth) > 0.97
+    ys, xs = np.nonzero(truth > 0.5)
+    assert cutout.box[0] <= xs.min() and cutout.box[2] >= xs.max() + 1
+    assert cutout.box[1] <= ys.min() and cutout.box[3] >= ys.max() + 1
     opaque = cutout.rgba[..., 3] == 255
-    assert np.array_equal(cutout.rgba[opaque][:, :3], rgba[opaque][:, :3])
+    assert np.array_equal(cutout.rgba[opaque][:, :3], rgba[opaque][:, :3])  # product pixels untouched
+    assert validate_model(FAMILIES[name], engine.model_path).static_size == (
+        None if FAMILIES[name].dynamic else FAMILIES[name].size)
 
 
-def test_model_input_is_read_from_the_file(tmp_path: Path) -> None:
-    engine = NeuralEngine(build_saliency_model(tmp_path / "m.onnx", size=48, metadata={"mean": "0.5,0.5,0.5",
-                                                                                       "std": "1, 1, 1"}))
-    engine.saliency(np.zeros((10, 10, 3), np.uint8))
-    spec = engine._input
-    assert spec is not None
-    assert (spec.name, spec.height, spec.width, spec.float16) == ("image", 48, 48, False)
-    assert spec.mean == (0.5, 0.5, 0.5) and spec.std == (1.0, 1.0, 1.0)
+def test_a_wrong_normalisation_would_miss_the_product(tmp_path: Path) -> None:
+    """The tests above are not vacuous: the IS-Net-shaped model read with ImageNet statistics
+    (U²-Net's) cuts in the wrong place."""
+    model = family_model(tmp_path, "isnet")
+    rgba, truth = dark_ellipse_scene(300, PALE)
+    assert iou(NeuralEngine(model, "isnet").extract(rgba).rgba[..., 3], truth) > 0.97
+    wrong = FAMILIES["isnet"].__class__(**{**FAMILIES["isnet"].__dict__, "mean": FAMILIES["u2net"].mean,
+                                           "std": FAMILIES["u2net"].std})
+    assert iou(NeuralEngine(model, wrong).extract(rgba).rgba[..., 3], truth) < 0.5
 
 
-def test_dynamic_model_uses_default_size_and_imagenet_defaults(tmp_path: Path) -> None:
-    engine = NeuralEngine(build_saliency_model(tmp_path / "dyn.onnx", size=None), default_size=96)
-    saliency = engine.saliency(dark_ellipse_scene(128)[0][..., :3])
-    assert saliency.shape == (96, 96)
-    assert engine._input is not None and engine._input.mean == (0.485, 0.456, 0.406)
+def test_preprocess_normalises_per_family() -> None:
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 0, 128, 255
+    isnet = preprocess(rgb, FAMILIES["isnet"], (2, 2))
+    assert isnet.shape == (1, 3, 2, 2) and isnet.dtype == np.float32
+    assert np.allclose(isnet[0, :, 0, 0], [-0.5, 0.0, 127 / 256])
+    u2net = preprocess(rgb, FAMILIES["u2net"], (2, 2))
+    assert np.allclose(u2net[0, :, 0, 0], [-0.485 / 0.229, (128 / 255 - 0.456) / 0.224, (1 - 0.406) / 0.225],
+                       atol=1e-5)
+    modnet = preprocess(rgb, FAMILIES["modnet"], (2, 2), float16=True)
+    assert modnet.dtype == np.float16 and np.allclose(modnet[0, :, 0, 0], [-1.0, 0.5 / 127.5, 1.0], atol=1e-3)
 
 
-def test_logit_outputs_get_a_sigmoid(tmp_path: Path) -> None:
-    unit = {"mean": "0,0,0", "std": "1,1,1"}
-    model = build_saliency_model(tmp_path / "logits.onnx", logits=True, metadata=unit)
-    rgba, truth = dark_ellipse_scene()
-    cutout = NeuralEngine(model).extract(rgba)
-    assert iou(cutout.rgba[..., 3], truth) > 0.95
-
-
-def test_to_probability_handles_shapes_and_logits() -> None:
+def test_postprocess_applies_sigmoid_stretch_and_picks_the_plane() -> None:
     logits = np.array([[[[-4.0, 0.0], [4.0, 8.0]]]], np.float32)
-    probability = to_probability(logits)
-    assert probability.shape == (2, 2)
-    assert probability.min() == 0.0 and probability.max() == 1.0
-    assert probability[0, 1] < probability[1, 0]
+    birefnet = postprocess(logits, FAMILIES["birefnet"])  # sigmoid, then stretched
+    assert birefnet.shape == (2, 2) and birefnet.min() == 0.0 and birefnet.max() == 1.0
+    assert 0.0 < birefnet[0, 1] < birefnet[1, 0] < 1.0
+    weak = np.array([[[0.1, 0.2], [0.3, 0.6]]], np.float32)
+    assert np.allclose(postprocess(weak, FAMILIES["u2net"]), [[0.0, 0.2], [0.4, 1.0]])  # normPRED
+    assert np.allclose(postprocess(weak, FAMILIES["isnet"]), weak[0])  # used as it is
+
+
+def test_dynamic_family_scales_the_short_side() -> None:
+    assert input_size(FAMILIES["modnet"], (1000, 1500), None) == (512, 768)
+    assert input_size(FAMILIES["modnet"], (300, 200), None) == (768, 512)
+    assert input_size(FAMILIES["isnet"], (300, 200), None) == (1024, 1024)
+    assert input_size(FAMILIES["isnet"], (300, 200), (1024, 1024)) == (1024, 1024)
+
+
+@pytest.mark.parametrize(
+    ("name", "changes", "message"),
+    [
+        ("isnet", {"size": (320, 320)}, "takes 1024x1024 images; this one takes 320x320"),
+        ("u2net", {"channels": 1}, r"input is an \(N, 3, H, W\) image"),
+        ("isnet", {"sigmoid": False, "out_scale": 1.0}, "ends in a sigmoid"),
+    ],
+)
+def test_validation_refuses_a_model_of_another_family(tmp_path: Path, name: str, changes: dict[str, object],
+                                                      message: str) -> None:
+    model = family_model(tmp_path, name, **changes)
+    with pytest.raises(ValueError, match=message):
+        validate_model(FAMILIES[name], model)
+
+
+def test_validation_refuses_a_file_that_is_not_onnx(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="not an ONNX model"):
+        validate_model(FAMILIES["isnet"], junk)
+
+
+def test_unknown_family_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown model family 'sam'.*birefnet, isnet, u2net, u2netp, modnet"):
+        family_named("sam")
+
+
+def test_transparent_input_keeps_its_own_alpha(tmp_path: Path) -> None:
+    rgba, _ = dark_ellipse_scene(200)
+    rgba[:, :100, 3] = 0  # the left half was already cut away
+    cutout = NeuralEngine(family_model(tmp_path, "u2net"), "u2net").extract(rgba)
+    assert cutout.rgba[:, :100, 3].max() == 0 and cutout.rgba[:, 100:, 3].max() == 255
 
 
 def test_unavailable_without_a_model(tmp_path: Path) -> None:
     assert not NeuralEngine(None).available()
     missing = NeuralEngine(tmp_path / "missing.onnx")
-    assert not missing.available()
     assert "does not exist" in (missing.unavailable_reason() or "")
     with pytest.raises(ValueError, match="unavailable"):
         missing.extract(np.zeros((8, 8, 4), np.uint8))
 
 
-def test_registry_builds_the_neural_engine_from_settings(tmp_path: Path) -> None:
-    model = build_saliency_model(tmp_path / "tiny.onnx")
-    engine = build_cutout_engine(CutoutSettings(engine="neural", neural_model_path=model))
-    assert engine.name == "neural" and engine.available()
-    with pytest.raises(ValueError, match="neural_model_path"):
+def test_registry_builds_the_neural_engine_from_a_path(tmp_path: Path) -> None:
+    model = family_model(tmp_path, "u2netp")
+    engine = build_cutout_engine(CutoutSettings(engine="neural", neural_model_path=model, neural_family="u2netp"))
+    assert isinstance(engine, NeuralEngine) and engine.family.name == "u2netp"
+    with pytest.raises(ValueError, match="no model is installed"):
         build_cutout_engine(CutoutSettings(engine="neural"))
