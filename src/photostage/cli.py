@@ -7,15 +7,20 @@ import json
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from photostage.config import Settings
 
-app = typer.Typer(help="photostage: self-hostable, Claid-compatible product scenes.", no_args_is_help=True)
+app = typer.Typer(
+    help="photostage: self-hostable, Claid-compatible product scenes.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a crash must never print secrets held in local variables
+)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 db_app = typer.Typer(help="The database schema: see its revision, migrate it.", no_args_is_help=True)
@@ -27,16 +32,42 @@ DataDir = Annotated[
 ]
 
 
+def fail(message: str, code: int = 2) -> NoReturn:
+    """A user mistake: one red line that says what to do, no traceback."""
+    console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)  # copyable commands
+    raise typer.Exit(code)
+
+
 def load_settings(data_dir: Path | None = None) -> Settings:
     """Settings from the environment; ``--data-dir`` overrides PHOTOSTAGE_DATA_DIR."""
-    return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    from pydantic import ValidationError
+
+    try:
+        return Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}" for item in error.errors()
+        )
+        fail(f"invalid PHOTOSTAGE_* settings: {problems}")
 
 
-def _key_store(settings: Settings):  # -> KeyStore
+def require_existing_state(settings: Settings) -> None:
+    """Commands that read the server's state (keys, credits) must not quietly start a new, empty
+    one: with the default SQLite database, the data directory must already hold it."""
+    if settings.database_url is None and not (settings.data_dir / "photostage.db").exists():
+        fail(
+            f"no photostage database in {settings.data_dir}. Run this where you ran `make run` "
+            "(or `photostage serve`), or point at its data directory with --data-dir DIR or PHOTOSTAGE_DATA_DIR."
+        )
+
+
+def _key_store(settings: Settings, create: bool = False):  # -> KeyStore
     from photostage.accounts import KeyStore
     from photostage.db import make_sessionmaker
     from photostage.schema import open_database
 
+    if not create:
+        require_existing_state(settings)
     return KeyStore(make_sessionmaker(open_database(settings)))
 
 
@@ -66,7 +97,7 @@ def serve(
         settings.server.host = host
     if port:
         settings.server.port = port
-    keys = _key_store(settings)  # checks the schema first: an outdated database stops here
+    keys = _key_store(settings, create=True)  # checks the schema first: an outdated database stops here
     if not keys.has_active_key():
         secret, _ = keys.create("default")
         console.print(f"[bold green]First API key[/] (shown once, keep it): [bold]{secret}[/]")
@@ -87,7 +118,14 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an API key; the secret is printed once."""
-    store = _key_store(load_settings(data_dir))
+    import os
+
+    settings = load_settings(data_dir)
+    explicit = data_dir is not None or bool(os.environ.get("PHOTOSTAGE_DATA_DIR"))
+    fresh = settings.database_url is None and not (settings.data_dir / "photostage.db").exists()
+    if fresh and explicit:  # asked for by name: a new server's first key, made before it starts
+        console.print(f"new data directory {settings.data_dir}", highlight=False)
+    store = _key_store(settings, create=explicit)
     secret, info = store.create(name, account_id=account)
     if credits is not None:
         from photostage.accounts import Credits
@@ -195,13 +233,136 @@ class DirectorySink:
         return WrittenFile(name=path.name, url=str(path))
 
 
+def data_uri_of(path: Path) -> str:
+    """The file as a ``data:`` URI (its media type guessed from the name)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        fail(f"no such file: {path}")
+    except IsADirectoryError:
+        fail(f"{path} is a folder; give an image file")
+    except OSError as error:
+        fail(f"cannot read {path}: {error.strerror}")
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
 def as_data_uri(value: str) -> str:
     """A local file path becomes a data: URI; URLs pass through."""
     if "://" in value or value.startswith("data:"):
         return value
-    path = Path(value)
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+    return data_uri_of(Path(value))
+
+
+@app.command("data-uri")
+def data_uri(file: Annotated[Path, typer.Argument(help="An image file.")]) -> None:
+    """Print FILE as a data: URI, to send a local image inline in a request body (write the body
+    to a file and send it with `curl -d @body.json`: a large URI does not fit on a command line)."""
+    typer.echo(data_uri_of(file))
+
+
+@app.command()
+def sample(data_dir: DataDir = None) -> None:
+    """Put the sample product photo into the `local` storage (storage://local/samples/product.png),
+    where the README's examples read it. `make run` does this before it starts the server."""
+    from photostage.samples import SAMPLE_PRODUCT, SAMPLE_STORAGE_PATH
+
+    settings = load_settings(data_dir)
+    target = settings.storage.connectors["local"].root / SAMPLE_STORAGE_PATH
+    if not target.exists() or target.read_bytes() != SAMPLE_PRODUCT.read_bytes():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(SAMPLE_PRODUCT.read_bytes())
+    console.print(f"sample product at storage://local/{SAMPLE_STORAGE_PATH}", highlight=False)
+
+
+EFFECTS = ("shadows",)
+FORMATS = ("png", "jpeg", "webp", "avif")
+
+
+def parse_position(value: str) -> dict[str, float]:
+    """``"0.35,0.5"`` → ``{"x": 0.35, "y": 0.5}`` (0,0 is the top-left corner)."""
+    parts = value.replace(" ", "").split(",")
+    try:
+        x, y = (float(part) for part in parts)
+    except ValueError:
+        raise typer.BadParameter('give X,Y between 0 and 1, e.g. "0.35,0.5" (0,0 is the top-left)') from None
+    return {"x": x, "y": y}
+
+
+def build_body(
+    object_path: str,
+    *,
+    prompt: str | None = None,
+    template: str | None = None,
+    effect: str | None = None,
+    color: str | None = None,
+    view: str | None = None,
+    aspect_ratio: str | None = None,
+    scale: float | None = None,
+    position: str | None = None,
+    rotation: float | None = None,
+    padding: str | None = None,
+    original: bool = False,
+    remove_background: bool | None = None,
+    count: int = 1,
+    image_format: str = "png",
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """A Claid request body from `photostage create`'s flags (validated by the contract later)."""
+    if sum(value is not None for value in (prompt if template is None else None, template, effect)) > 1:
+        fail("choose one scene: --prompt, --template (optionally with --prompt) or --effect")
+    if (padding is not None or original) and (scale is not None or position is not None or rotation is not None):
+        fail("--padding/--original place the product themselves; leave out --scale, --position and --rotation")
+    scene: dict[str, Any]
+    if template:
+        scene = {"template_url": template, "view": view or "front", "template_mode": "lock"}
+        if prompt:
+            scene.update(prompt=prompt, template_mode="transform")
+    elif effect:
+        scene = {"effect": effect}
+        if view:
+            scene["view"] = view
+    elif prompt:
+        scene = {"prompt": prompt}
+    else:
+        scene = {"effect": "shadows"}
+    if color is not None:
+        scene["color"] = color
+    if aspect_ratio is not None and "template_url" not in scene:
+        scene["aspect_ratio"] = aspect_ratio
+    if seed is not None:
+        scene["seed"] = seed
+    obj: dict[str, Any] = {"image_url": object_path}
+    if original:
+        obj["placement_type"] = "original"
+    elif padding is not None:
+        obj.update(placement_type="padding", padding=padding)
+    else:
+        if scale is not None:
+            obj["scale"] = scale
+        if position is not None:
+            obj["position"] = parse_position(position)
+        if rotation is not None:
+            obj["rotation_degree"] = rotation
+    if remove_background is not None:
+        obj["remove_background"] = remove_background
+    return {"object": obj, "scene": scene, "output": {"number_of_images": count, "format": image_format}}
+
+
+def read_request_file(path: Path) -> dict[str, Any]:
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"no such file: {path}")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"cannot read {path}: {error}")
+    except json.JSONDecodeError as error:
+        fail(f"{path} is not JSON: {error.msg} at line {error.lineno}, column {error.colno}")
+    if not isinstance(body, dict) or not isinstance(body.get("object"), dict) or not isinstance(
+        body.get("scene"), dict
+    ):
+        fail(f"{path} must hold a Claid request body: {{\"object\": {{…}}, \"scene\": {{…}}, \"output\": …}}")
+    return body
 
 
 @app.command()
@@ -210,6 +371,28 @@ def create(
     object_path: Annotated[str | None, typer.Option("--object", help="Product image: a file path or URL.")] = None,
     prompt: Annotated[str | None, typer.Option(help="Prompt for a prompt scene.")] = None,
     template: Annotated[str | None, typer.Option(help="Template image (file or URL) for a template scene.")] = None,
+    effect: Annotated[str | None, typer.Option(help="Effect scene: shadows (a colour and the shadow only).")] = None,
+    color: Annotated[
+        str | None, typer.Option(help='Scene colour: "#f2efe9", a CSS name, rgb(…), or "transparent" for effects.')
+    ] = None,
+    view: Annotated[str | None, typer.Option(help="Camera: front or top (effects also auto).")] = None,
+    aspect_ratio: Annotated[str | None, typer.Option("--aspect-ratio", help="e.g. 1:1, 4:5, 16:9.")] = None,
+    scale: Annotated[
+        float | None, typer.Option(help="Share of the canvas the product's box fills on its limiting side, 0.01–1.")
+    ] = None,
+    position: Annotated[
+        str | None, typer.Option(help='Centre of the product box as X,Y in 0–1 from the top-left, e.g. "0.5,0.6".')
+    ] = None,
+    rotation: Annotated[float | None, typer.Option(help="Clockwise degrees, 0–360.")] = None,
+    padding: Annotated[
+        str | None, typer.Option(help='Place by margins instead: "10%", "5% 25%", "40px" (CSS-like).')
+    ] = None,
+    original: Annotated[bool, typer.Option("--original", help="Keep the product where it is in its photo.")] = False,
+    remove_background: Annotated[
+        bool | None,
+        typer.Option("--remove-background/--keep-background", help="Cut the product out (default: when opaque)."),
+    ] = None,
+    image_format: Annotated[str, typer.Option("--format", help="png, jpeg, webp or avif.")] = "png",
     out: Annotated[Path, typer.Option(help="Folder for the results.")] = Path("out"),
     count: Annotated[int, typer.Option(min=1, max=4, help="Number of images.")] = 1,
     seed: Annotated[int | None, typer.Option(help="Seed for reproducible output.")] = None,
@@ -225,27 +408,24 @@ def create(
     from photostage.pipeline.runner import SceneRunner
     from photostage.services import build_services
 
+    if image_format not in FORMATS:
+        fail(f"--format must be one of {', '.join(FORMATS)}")
+    if effect is not None and effect not in EFFECTS:
+        fail(f"--effect must be one of {', '.join(EFFECTS)}")
     if request_file is not None:
-        body = json.loads(request_file.read_text())
+        body = read_request_file(request_file)
     elif object_path is not None:
-        scene: dict[str, object]
-        if template:
-            scene = {"template_url": template, "view": "front", "template_mode": "lock"}
-            if prompt:
-                scene.update(prompt=prompt, template_mode="transform")
-        elif prompt:
-            scene = {"prompt": prompt}
-        else:
-            scene = {"effect": "shadows"}
-        if seed is not None:
-            scene["seed"] = seed
-        body = {"object": {"image_url": object_path}, "scene": scene,
-                "output": {"number_of_images": count, "format": "png"}}
+        body = build_body(
+            object_path, prompt=prompt, template=template, effect=effect, color=color, view=view,
+            aspect_ratio=aspect_ratio, scale=scale, position=position, rotation=rotation, padding=padding,
+            original=original, remove_background=remove_background, count=count, image_format=image_format,
+            seed=seed,
+        )
     else:
-        console.print("[red]give --request FILE or --object IMAGE[/]")
-        raise typer.Exit(2)
-    body["object"]["image_url"] = as_data_uri(body["object"]["image_url"])
-    if "template_url" in body["scene"]:
+        fail("give --object IMAGE (and a scene: --prompt, --template or --effect) or --request BODY.json")
+    if isinstance(body["object"].get("image_url"), str):
+        body["object"]["image_url"] = as_data_uri(body["object"]["image_url"])
+    if isinstance(body["scene"].get("template_url"), str):
         body["scene"]["template_url"] = as_data_uri(body["scene"]["template_url"])
 
     settings = load_settings(data_dir)
@@ -253,7 +433,9 @@ def create(
     try:
         request = SceneCreateAPIIn.model_validate(body)
     except ValidationError as error:
-        console.print_json(data={"error_details": details_from_validation(list(error.errors()))})
+        console.print("[red]error:[/] the request is not valid:")
+        for field_name, messages in details_from_validation(list(error.errors())).items():
+            console.print(f"  {field_name}: {escape('; '.join(messages))}", highlight=False)
         raise typer.Exit(2) from None
     services = build_services(settings)
     runner = SceneRunner(settings=settings, reader=services.reader, storages=services.storages,
@@ -262,7 +444,9 @@ def create(
         with console.status("rendering…"):
             result = runner.run(request, account_id=0, request_id=uuid.uuid4().hex[:12])
     except PhotostageError as error:
-        console.print_json(data=error.body().model_dump())
+        console.print(f"[red]error {error.code}:[/] {escape(error.public_message)}", highlight=False)
+        for field_name, messages in error.details.items():
+            console.print(f"  {field_name}: {escape('; '.join(messages))}", highlight=False)
         raise typer.Exit(1) from None
     finally:
         runner.close()
@@ -302,16 +486,35 @@ def _register_subsystem_commands() -> None:
 _register_subsystem_commands()
 
 
+# The optional parts and the extra that installs each (`make run` installs them all but diffusion).
+EXTRA_FOR_MODULE = {
+    "celery": "celery", "redis": "celery", "kombu": "celery", "s3fs": "s3", "gcsfs": "gcs", "psycopg": "postgres",
+    "onnxruntime": "neural", "pymatting": "matting", "torch": "diffusion", "diffusers": "diffusion",
+    "transformers": "diffusion", "accelerate": "diffusion",
+}
+
+
 def main() -> None:
     """The ``photostage`` command. A database at another schema revision stops any command with
-    the message that says what to run, not a traceback."""
+    the message that says what to run, and a missing optional library with the command that
+    installs it, not a traceback."""
     from photostage.schema import SchemaError
 
     try:
         app()
     except SchemaError as error:
-        console.print(f"[red]{error}[/]")
+        console.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
         raise SystemExit(1) from None
+    except ModuleNotFoundError as error:
+        module = (error.name or "").split(".")[0]
+        extra = EXTRA_FOR_MODULE.get(module)
+        if extra is None:
+            raise
+        try:
+            fail(f"this needs the optional '{extra}' part ({module} is not installed): "
+                 f"pip install 'photostage[{extra}]', or `make run`, which installs every extra a CPU can use", 1)
+        except typer.Exit as exit_:
+            raise SystemExit(exit_.exit_code) from None
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from photostage.contract.storage import (
     WebFolderParameters_Pydantic,
 )
 from photostage.storage.base import Connector
-from photostage.storage.cloud import GCSConnector, S3Connector, module_available
+from photostage.storage.cloud import EXTRA_FOR_MODULE, GCSConnector, S3Connector, module_available
 from photostage.storage.crypto import CredentialCipher
 from photostage.storage.local import LocalConnector
 from photostage.storage.models import Storage
@@ -121,8 +121,11 @@ class StorageService:
 
     def _require_type(self, storage_type: str) -> None:
         if storage_type not in self.storage_types():
+            extra = EXTRA_FOR_MODULE.get(MODULE_FOR_TYPE.get(storage_type, ""), storage_type)
             raise validation_error(
-                "type", f"{storage_type} storages are not available on this server (missing library)"
+                "type",
+                f"{storage_type} storages are not available on this server: its operator installs them with "
+                f"pip install 'photostage[{extra}]' (`make run` installs every such extra)",
             )
 
     # --- CRUD ---------------------------------------------------------------------------------
