@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from photostage import __version__
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
-from photostage.api.routes import jobs, models, scene, storage, tmp, web
+from photostage.api.routes import docs, jobs, models, scene, storage, tmp, web
 from photostage.config import Settings
 from photostage.jobs.ratelimit import build_rate_limiter
 from photostage.services import Services, build_services, sync_capacity
@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version=__version__,
         description="Self-hostable, Claid-compatible product scene service.",
         lifespan=lifespan,
+        docs_url=None,  # served by routes.docs from local files (no CDN)
+        redoc_url=None,
     )
     app.state.services = services
     app.state.rate_limiter = build_rate_limiter(settings)
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
+    app.include_router(docs.router)
 
     @app.get("/healthz", tags=["Health"], operation_id="healthz")
     def healthz() -> dict[str, str]:
