@@ -21,13 +21,28 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+def missing_key_message(header: str | None) -> str:
+    """What to send, given what (if anything) came in the Authorization header."""
+    if not header or not header.strip():
+        return f"{AUTH_REQUIRED.message} Send the header `Authorization: Bearer <your API key>`."
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return f"{AUTH_REQUIRED.message} The key after `Bearer ` is empty."
+    if rest and scheme.isalpha() and len(scheme) <= 12:  # "Basic …", "Token …": safe to name
+        return (f"{AUTH_REQUIRED.message} The scheme must be Bearer, not {scheme}: "
+                "send `Authorization: Bearer <your API key>`.")
+    # the value alone is probably the key itself: never echo it
+    return (f"{AUTH_REQUIRED.message} The `Bearer ` prefix is missing: "
+            "send `Authorization: Bearer <your API key>`, not the key alone.")
+
+
 def get_principal(
     request: Request,
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise PhotostageError(AUTH_REQUIRED)
+        raise PhotostageError(AUTH_REQUIRED, message=missing_key_message(request.headers.get("authorization")))
     principal = services.keys.authenticate(credentials.credentials)
     if principal is None:
         raise PhotostageError(AUTH_INVALID)

@@ -65,6 +65,15 @@ class RequestContextMiddleware:
         self.max_in_flight = max_in_flight
         self.in_flight = 0  # touched only on the event loop: no lock needed
 
+    def _too_large(self) -> PhotostageError:
+        limit = self.max_body_bytes
+        return PhotostageError(
+            PAYLOAD_TOO_LARGE,
+            message=f"The request body is larger than this server's limit of {limit} bytes ({limit / 2**20:.1f} MiB, "
+            "PHOTOSTAGE_SERVER__MAX_BODY_BYTES). Send a large image by URL or storage:// rather than inline "
+            "as a data: URI.",
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -76,7 +85,7 @@ class RequestContextMiddleware:
 
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _send_error(send, PhotostageError(PAYLOAD_TOO_LARGE), request_id)
+            await _send_error(send, self._too_large(), request_id)
             return
 
         body_check = scope["method"] in ("POST", "PUT", "PATCH")
@@ -90,7 +99,7 @@ class RequestContextMiddleware:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > self.max_body_bytes:
-                    await _send_error(send, PhotostageError(PAYLOAD_TOO_LARGE), request_id)
+                    await _send_error(send, self._too_large(), request_id)
                     return
                 chunks.append(chunk)
                 if not message.get("more_body", False):

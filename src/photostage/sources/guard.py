@@ -51,6 +51,7 @@ class AddressGate:
 
     allow_list: AllowList
     resolver: Resolver
+    allow_setting: str = "PHOTOSTAGE_SOURCES__ALLOW_HOSTS"  # named in refusals: how an operator allows a host
 
     def vetted_addresses(self, host: str, port: int) -> list[IPAddress]:
         """Every address of ``host``, or an error if any of them is forbidden: a name that
@@ -61,7 +62,10 @@ class AddressGate:
         if not all(self._is_allowed(host, address) for address in candidates):
             what = "address" if literal is not None else "host name"
             raise source_error(
-                SOURCE_FORBIDDEN, f"The {what} {host} points to a loopback, private or reserved address."
+                SOURCE_FORBIDDEN,
+                f"The {what} {host} points to a loopback, private or reserved address, which this server does "
+                f"not fetch from unless its operator allows that host in {self.allow_setting} "
+                f"(host names, IPs or CIDR ranges). Use a public URL, storage://, or a data: URI.",
             )
         return list(dict.fromkeys(canonical_address(address) for address in candidates))
 

@@ -46,7 +46,10 @@ def parse_http_url(url: str, allow_http: bool) -> httpx.URL:
     if scheme not in ("http", "https"):
         raise source_error(SOURCE_BAD_URL, "Only https and http URLs can be downloaded.")
     if scheme == "http" and not allow_http:
-        raise source_error(SOURCE_FORBIDDEN, "Plain http URLs are not allowed on this server; use https.")
+        raise source_error(
+            SOURCE_FORBIDDEN,
+            "Plain http URLs are not allowed on this server (PHOTOSTAGE_SOURCES__ALLOW_HTTP); use https.",
+        )
     if "@" in parts.netloc:
         raise source_error(SOURCE_BAD_URL, "URLs with credentials (user:password@) are not allowed.")
     if not parts.hostname or port == 0:

@@ -79,7 +79,11 @@ class SourceReader:
 
     def _from_data_uri(self, url: str) -> bytes:
         if not self.policy.allow_data_uris:
-            raise source_error(SOURCE_FORBIDDEN, "data: URIs are not allowed on this server.")
+            raise source_error(
+                SOURCE_FORBIDDEN,
+                "data: URIs are not allowed on this server (PHOTOSTAGE_SOURCES__ALLOW_DATA_URIS); "
+                "send an https URL or a storage:// URI.",
+            )
         return decode_data_uri(url, self.policy.max_bytes)
 
     def _from_storage(self, url: str, field: str | None) -> bytes:
