@@ -26,7 +26,18 @@ def assert_error(response, status: int, code: str | None = None, error_type: str
 
 def test_missing_key_is_401_code_111(client):
     body = assert_error(client.post("/v1/scene/create", json=VALID), 401, "111", "auth")
-    assert body["error_message"] == "Authorization is required."
+    assert body["error_message"].startswith("Authorization is required.")  # Claid's words, then what to do
+    assert "Authorization: Bearer <your API key>" in body["error_message"]
+
+
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [("ps_abcdef", "`Bearer ` prefix is missing"), ("Basic dXNlcjpwdw==", "not Basic"), ("Bearer ", "Bearer")],
+)
+def test_a_malformed_authorization_header_says_what_to_send(client, header, says):
+    body = assert_error(client.post("/v1/scene/create", json=VALID, headers={"Authorization": header}), 401, "111")
+    assert says in body["error_message"]
+    assert "ps_abcdef" not in body["error_message"]  # a key sent without its prefix is never echoed
 
 
 def test_wrong_key_is_401(client):
@@ -78,7 +89,7 @@ def test_unknown_route_is_404(client):
           "scene": {"effect": "shadows"}}, "object.scale"),
         ({"object": {"image_url": "x", "placement_type": "sideways"}, "scene": {"effect": "shadows"}}, "object"),
         ({"object": {"image_url": "x"}, "scene": {"effect": "glow"}}, "scene.effect"),
-        ({"object": {"image_url": "x"}, "scene": {"effect": "shadows", "color": "red"}}, "scene.color"),
+        ({"object": {"image_url": "x"}, "scene": {"effect": "shadows", "color": "redd"}}, "scene.color"),
         ({"object": {"image_url": "x"}, "scene": {"effect": "shadows", "color": "#12345"}}, "scene.color"),
         ({"object": {"image_url": "x"}, "scene": {"effect": "shadows", "view": "side"}}, "scene.view"),
         ({"object": {"image_url": "x"}, "scene": {"effect": "shadows", "aspect_ratio": "5:3"}},
@@ -103,11 +114,11 @@ def test_unknown_route_is_404(client):
         ({**VALID, "output": {"number_of_images": 0}}, "output.number_of_images"),
         ({**VALID, "output": {"number_of_images": 5}}, "output.number_of_images"),
         ({**VALID, "output": {"format": "gif"}}, "output.format"),
-        ({**VALID, "output": {"format": {"type": "jpeg", "quality": 0}}}, "output.format.jpeg.quality"),
-        ({**VALID, "output": {"format": {"type": "jpeg", "quality": 101}}}, "output.format.jpeg.quality"),
-        ({**VALID, "output": {"format": {"type": "png", "compression": "max"}}}, "output.format.png.compression"),
+        ({**VALID, "output": {"format": {"type": "jpeg", "quality": 0}}}, "output.format.quality"),
+        ({**VALID, "output": {"format": {"type": "jpeg", "quality": 101}}}, "output.format.quality"),
+        ({**VALID, "output": {"format": {"type": "png", "compression": "max"}}}, "output.format.compression"),
         ({**VALID, "output": {"format": {"type": "webp", "compression": {"type": "lossy", "quality": 0}}}},
-         "output.format.webp.compression"),
+         "output.format.compression"),
         ({**VALID, "output": {"destination": ""}}, "output.destination"),
         ({**VALID, "output": ""}, "output"),
     ],
@@ -128,7 +139,8 @@ def test_invalid_json_is_422(client, auth):
 def test_huge_body_is_refused(client, auth):
     response = client.post("/v1/scene/create", content=b"{" + b" " * 40_000_000 + b"}",
                            headers={**auth, "content-type": "application/json"})
-    assert_error(response, 400, "2013")
+    body = assert_error(response, 400, "2013")
+    assert "33554432 bytes" in body["error_message"] and "PHOTOSTAGE_SERVER__MAX_BODY_BYTES" in body["error_message"]
 
 
 def test_deep_json_is_refused(client, auth):
@@ -173,7 +185,8 @@ def test_ssrf_to_loopback_is_refused_by_default(tmp_path):
     with TestClient(app) as client:
         body = {"object": {"image_url": "http://127.0.0.1:9/x.png"}, "scene": {"effect": "shadows"}}
         response = client.post("/v1/scene/create", json=body, headers={"Authorization": f"Bearer {secret}"})
-    assert_error(response, 400, "3001", "image")
+    refusal = assert_error(response, 400, "3001", "image")
+    assert "PHOTOSTAGE_SOURCES__ALLOW_HOSTS" in refusal["error_message"]  # says how an operator allows it
 
 
 def test_unavailable_model_is_422(tmp_path, product_uri):

@@ -114,6 +114,7 @@ def validation_error(field_path: str, message: str) -> PhotostageError:
 
 
 _UNION_TAGS = {"absolute", "original", "padding", "effect", "prompt", "template"}
+_FORMAT_TAGS = {"jpeg", "png", "webp", "avif", "lossy", "lossless"}
 
 
 def _is_type_segment(segment: object) -> bool:
@@ -122,6 +123,7 @@ def _is_type_segment(segment: object) -> bool:
         return False
     return (
         "[" in segment
+        or segment.endswith("-form")  # request.TEXT_FORM / OBJECT_FORM
         or segment[:1].isupper()
         or segment in {"str", "int", "float", "bool", "dict", "list", "literal"}
     )
@@ -139,6 +141,8 @@ def field_path(loc: tuple[object, ...]) -> str:
         if tag_expected and segment in _UNION_TAGS:
             tag_expected = False  # the union member's tag directly follows its field, once
             continue
+        if parts and parts[-1] in ("format", "compression") and segment in _FORMAT_TAGS:
+            continue  # output.format.webp.compression.lossy.quality → output.format.compression.quality
         tag_expected = len(parts) == 0 and segment in ("object", "scene")
         parts.append(str(segment))
     return ".".join(parts) or "body"

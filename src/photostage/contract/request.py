@@ -10,6 +10,7 @@ Fields marked *extension* are photostage's own, all optional.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,8 +25,10 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-PADDING = re.compile(r"^\s*(\d+(?:\.\d+)?)%\s*(?:\s(\d+(?:\.\d+)?)%\s*)?$")
+from photostage.contract.colors import ACCEPTED_FORMS, ColorError, canonical, parse_color
+
+PADDING_VALUE = re.compile(r"(\d+(?:\.\d+)?)(%|px)")
+PADDING_FORMS = '"10%", "5% 25%", "40px", "10px 20px" or up to four values like CSS ("10px 5% 20px 5%")'
 
 AspectRatio = Literal[
     "4:7", "7:9", "4:5", "1:1", "9:7", "19:13", "7:4", "16:9", "12:5",
@@ -65,22 +68,85 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def check_hex_color(value: str) -> str:
-    if not HEX_COLOR.match(value):
-        raise ValueError("must be a hex colour, #rgb or #rrggbb")
-    return value.lower()
+TEXT_FORM, OBJECT_FORM = "text-form", "object-form"  # union tags; never field names (errors.field_path skips them)
 
 
-def parse_padding(value: str) -> tuple[float, float]:
-    """`"10%"` → (0.1, 0.1); `"5% 25%"` → (vertical 0.05, horizontal 0.25)."""
-    match = PADDING.match(value)
-    if not match:
-        raise ValueError('must be "N%" or "V% H%", e.g. "10%" or "5% 25%"')
-    vertical = float(match.group(1)) / 100
-    horizontal = float(match.group(2)) / 100 if match.group(2) is not None else vertical
-    if vertical >= 0.5 or horizontal >= 0.5:
-        raise ValueError("each margin must be less than 50% so the object keeps some room")
-    return vertical, horizontal
+def _text_or_object(value: Any) -> str:
+    return TEXT_FORM if isinstance(value, str) else OBJECT_FORM
+
+
+# Fields that are either a string or an object are told apart by the JSON type alone
+# (``Discriminator(_text_or_object)``), so an error inside the object is reported once, not beside
+# a misleading "Input should be a valid string" about the other branch.
+TEXT_OR_OBJECT = Discriminator(_text_or_object)
+
+
+def check_scene_color(value: str) -> str:
+    """The main colour of a prompt or template scene: any accepted form, opaque (an alpha has no
+    meaning for a colour that steers the scene's palette). Canonical ``#rrggbb``."""
+    try:
+        rgba = parse_color(value)
+    except ColorError as error:
+        raise ValueError(str(error)) from None
+    if rgba[3] != 255:
+        raise ValueError(
+            "the main colour of a prompt or template scene must be opaque; transparency applies to effect "
+            'scene backgrounds only (scene.effect "shadows" with color "transparent" or "#rrggbbaa")'
+        )
+    return canonical(rgba)
+
+
+def check_background_color(value: str) -> str:
+    """An effect scene's background: any accepted form; fully transparent reads as
+    ``"transparent"``, partly transparent as ``#rrggbbaa``."""
+    try:
+        rgba = parse_color(value)
+    except ColorError as error:
+        raise ValueError(str(error)) from None
+    return "transparent" if rgba[3] == 0 else canonical(rgba)
+
+
+@dataclass(frozen=True)
+class Margins:
+    """CSS-like padding resolved against an input: each side is a fraction of the canvas side
+    (``%``) or pixels of the output canvas (``px``)."""
+
+    top: tuple[float, str]
+    right: tuple[float, str]
+    bottom: tuple[float, str]
+    left: tuple[float, str]
+
+    def fractions(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """(top, right, bottom, left) as fractions of the canvas height/width."""
+
+        def fraction(side: tuple[float, str], extent: int) -> float:
+            number, unit = side
+            return number / 100 if unit == "%" else number / extent
+
+        return (fraction(self.top, height), fraction(self.right, width),
+                fraction(self.bottom, height), fraction(self.left, width))
+
+
+def parse_padding(value: str) -> Margins:
+    """One to four CSS lengths in ``%`` or ``px``: ``"10%"`` (all sides), ``"5% 25%"`` (vertical,
+    horizontal), ``"10px 5% 20px"`` (top, horizontal, bottom), ``"1% 2% 3% 4%"`` (top, right,
+    bottom, left). Percentages are at most 50 (Claid: "at most half the side"); margins that leave
+    almost no room (``"50%"``, or pixels beyond the canvas) leave the smallest object the contract
+    allows, 1% of the side (``imaging.geometry.MIN_ROOM``)."""
+    parts = value.split()
+    matches = [PADDING_VALUE.fullmatch(part) for part in parts]
+    if not 1 <= len(parts) <= 4 or not all(matches):
+        raise ValueError(f"must be one to four margins in % or px: {PADDING_FORMS}")
+    sides = [(float(m.group(1)), m.group(2)) for m in matches if m is not None]
+    top, right, bottom, left = {
+        1: lambda s: (s[0], s[0], s[0], s[0]),
+        2: lambda s: (s[0], s[1], s[0], s[1]),
+        3: lambda s: (s[0], s[1], s[2], s[1]),
+        4: lambda s: (s[0], s[1], s[2], s[3]),
+    }[len(sides)](sides)
+    if any(side[1] == "%" and side[0] > 50 for side in sides):
+        raise ValueError("each margin may be at most 50% of its side")
+    return Margins(top, right, bottom, left)
 
 
 # ----------------------------------------------------------------------------------- output
@@ -106,12 +172,12 @@ class WebpLosslessCompressionOptions(_Strict):
 
 class FormatWebpOptions(_Strict):
     type: Literal["webp"]
-    compression: (
-        Literal["lossy", "lossless"]
-        | Annotated[
-            WebpLossyCompressionOptions | WebpLosslessCompressionOptions, Field(discriminator="type")
-        ]
-    ) = Field(default_factory=lambda: WebpLossyCompressionOptions(type="lossy", quality=75))
+    compression: Annotated[
+        Annotated[Literal["lossy", "lossless"], Tag(TEXT_FORM)]
+        | Annotated[WebpLossyCompressionOptions | WebpLosslessCompressionOptions, Field(discriminator="type"),
+                    Tag(OBJECT_FORM)],
+        TEXT_OR_OBJECT,
+    ] = Field(default_factory=lambda: WebpLossyCompressionOptions(type="lossy", quality=75))
 
 
 class AvifLossyCompressionOptions(_Strict):
@@ -125,12 +191,12 @@ class AvifLosslessCompressionOptions(_Strict):
 
 class FormatAvifOptions(_Strict):
     type: Literal["avif"]
-    compression: (
-        Literal["lossy", "lossless"]
-        | Annotated[
-            AvifLossyCompressionOptions | AvifLosslessCompressionOptions, Field(discriminator="type")
-        ]
-    ) = Field(default_factory=lambda: AvifLossyCompressionOptions(type="lossy", quality=50))
+    compression: Annotated[
+        Annotated[Literal["lossy", "lossless"], Tag(TEXT_FORM)]
+        | Annotated[AvifLossyCompressionOptions | AvifLosslessCompressionOptions, Field(discriminator="type"),
+                    Tag(OBJECT_FORM)],
+        TEXT_OR_OBJECT,
+    ] = Field(default_factory=lambda: AvifLossyCompressionOptions(type="lossy", quality=50))
 
 
 FormatEnum = Literal["jpeg", "png", "webp", "avif", "tiff"]
@@ -143,7 +209,9 @@ FormatOptions = Annotated[
 class SceneCreateAPIOutputIn(_Strict):
     number_of_images: int = Field(4, ge=1, le=4)
     destination: Uri | None = None
-    format: FormatEnum | FormatOptions = "png"
+    format: Annotated[
+        Annotated[FormatEnum, Tag(TEXT_FORM)] | Annotated[FormatOptions, Tag(OBJECT_FORM)], TEXT_OR_OBJECT
+    ] = "png"
 
     @property
     def format_name(self) -> str:
@@ -189,7 +257,7 @@ class SceneCreateAPIObjectPaddingIn(_ObjectCommon):
         return value.strip()
 
     @property
-    def margins(self) -> tuple[float, float]:
+    def margins(self) -> Margins:
         return parse_padding(self.padding)
 
 
@@ -225,7 +293,9 @@ class ScenePromptAdvancedIn(_Strict):
         return self
 
 
-Prompt = PromptText | ScenePromptAdvancedIn
+Prompt = Annotated[
+    Annotated[PromptText, Tag(TEXT_FORM)] | Annotated[ScenePromptAdvancedIn, Tag(OBJECT_FORM)], TEXT_OR_OBJECT
+]
 
 
 class ShadowOptions(_Strict):
@@ -249,11 +319,11 @@ class SceneCreateAPIScenePromptIn(_SceneCommon):
     prompt: Prompt
     negative_prompt: NegativePrompt | None = None
     steps: Steps | None = None
-    color: str | None = Field(None, description="Main colour of the scene, #rgb or #rrggbb.")
+    color: str | None = Field(None, description=f"Main colour of the scene: {ACCEPTED_FORMS[:-19]} (opaque).")
     aspect_ratio: AspectRatio = "1:1"
     preference: Preference = "optimal"
 
-    _color = field_validator("color")(lambda cls, v: None if v is None else check_hex_color(v))
+    _color = field_validator("color")(lambda cls, v: None if v is None else check_scene_color(v))
 
 
 class SceneCreateAPISceneTemplateIn(_SceneCommon):
@@ -263,9 +333,9 @@ class SceneCreateAPISceneTemplateIn(_SceneCommon):
     prompt: Prompt | None = None
     negative_prompt: NegativePrompt | None = None
     steps: Steps | None = None
-    color: str | None = Field(None, description="Main colour of the scene, #rgb or #rrggbb.")
+    color: str | None = Field(None, description=f"Main colour of the scene: {ACCEPTED_FORMS[:-19]} (opaque).")
 
-    _color = field_validator("color")(lambda cls, v: None if v is None else check_hex_color(v))
+    _color = field_validator("color")(lambda cls, v: None if v is None else check_scene_color(v))
 
 
 EffectColor = Annotated[
@@ -276,7 +346,9 @@ EffectColor = Annotated[
 class SceneCreateAPISceneBackgroundEffectIn(_SceneCommon):
     effect: Literal["shadows"]
     color: EffectColor | None = Field(
-        None, description='Background colour, #rgb or #rrggbb, or "transparent" (needs a format with alpha).'
+        None,
+        description=f"Background colour: {ACCEPTED_FORMS}. Transparency (\"transparent\", #rrggbbaa, rgba()) "
+        "needs a format with alpha.",
     )
     view: EffectView = "auto"
     aspect_ratio: AspectRatio = "1:1"
@@ -284,9 +356,14 @@ class SceneCreateAPISceneBackgroundEffectIn(_SceneCommon):
     @field_validator("color")
     @classmethod
     def _color(cls, value: str | None) -> str | None:
-        if value is None or value == "transparent":
-            return value
-        return check_hex_color(value)
+        return None if value is None else check_background_color(value)
+
+    @property
+    def background_alpha(self) -> int:
+        """255 opaque, 0 transparent, between for a ``#rrggbbaa`` background."""
+        if self.color is None:
+            return 255
+        return 0 if self.color == "transparent" else parse_color(self.color)[3]
 
 
 def _scene_tag(value: Any) -> str:
@@ -310,7 +387,9 @@ SceneIn = Annotated[
 class SceneCreateAPIIn(_Strict):
     object: ObjectIn
     scene: SceneIn
-    output: SceneCreateAPIOutputIn | Uri = Field(
+    output: Annotated[
+        Annotated[SceneCreateAPIOutputIn, Tag(OBJECT_FORM)] | Annotated[Uri, Tag(TEXT_FORM)], TEXT_OR_OBJECT
+    ] = Field(
         default_factory=lambda: SceneCreateAPIOutputIn(number_of_images=4, format="png")
     )
 
@@ -326,8 +405,8 @@ class SceneCreateAPIIn(_Strict):
         scene = self.scene
         if (
             isinstance(scene, SceneCreateAPISceneBackgroundEffectIn)
-            and scene.color == "transparent"
+            and scene.background_alpha < 255
             and self.output_options.format_name not in ("png", "webp", "avif", "tiff")
         ):
-            raise ValueError('color "transparent" needs an output format with alpha (png, webp, avif)')
+            raise ValueError("a transparent background colour needs an output format with alpha (png, webp, avif)")
         return self

@@ -80,15 +80,23 @@ def original_box(
     return Box(center_x - width / 2, center_y - height / 2, width, height)
 
 
+MIN_ROOM = 0.01  # the smallest share of a side an object may fill (the contract's smallest scale)
+
+
 def padding_box(
-    object_size: tuple[float, float], canvas: tuple[int, int], margins: tuple[float, float]
+    object_size: tuple[float, float], canvas: tuple[int, int], margins: tuple[float, float, float, float]
 ) -> Box:
-    """The object fitted inside the canvas less ``margins`` (vertical, horizontal fractions), centred."""
+    """The object fitted inside the canvas less ``margins`` (top, right, bottom, left, fractions of
+    the canvas height or width), centred in that room. Margins that leave less than ``MIN_ROOM``
+    of a side (``"50%"`` all round, say) leave ``MIN_ROOM``, centred where the margins meet."""
     object_w, object_h = object_size
     canvas_w, canvas_h = canvas
-    vertical, horizontal = margins
-    inner_w = canvas_w * (1 - 2 * horizontal)
-    inner_h = canvas_h * (1 - 2 * vertical)
+    top, right, bottom, left = margins
+    room_w, room_h = 1 - left - right, 1 - top - bottom
+    centre_x = canvas_w * (left + room_w / 2) if room_w >= MIN_ROOM else canvas_w * (left + (1 - right)) / 2
+    centre_y = canvas_h * (top + room_h / 2) if room_h >= MIN_ROOM else canvas_h * (top + (1 - bottom)) / 2
+    inner_w = canvas_w * max(room_w, MIN_ROOM)
+    inner_h = canvas_h * max(room_h, MIN_ROOM)
     factor = min(inner_w / object_w, inner_h / object_h)
     width, height = object_w * factor, object_h * factor
-    return Box((canvas_w - width) / 2, (canvas_h - height) / 2, width, height)
+    return Box(centre_x - width / 2, centre_y - height / 2, width, height)

@@ -25,7 +25,7 @@ class Placement:
     rotation: float = 0.0
     scale: float = 1.0
     position: tuple[float, float] = (0.5, 0.5)
-    margins: tuple[float, float] = (0.0, 0.0)
+    padding: wire.Margins | None = None  # CSS-like margins, % or px, resolved against the canvas
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def encode_options(output: wire.SceneCreateAPIOutputIn) -> EncodeOptions:
 def placement_of(obj: wire.SceneCreateAPIObjectAbsoluteIn | wire.SceneCreateAPIObjectOriginalIn
                  | wire.SceneCreateAPIObjectPaddingIn) -> Placement:
     if isinstance(obj, wire.SceneCreateAPIObjectPaddingIn):
-        return Placement(mode="padding", margins=obj.margins)
+        return Placement(mode="padding", padding=obj.margins)
     if isinstance(obj, wire.SceneCreateAPIObjectOriginalIn):
         return Placement(mode="original")
     return Placement(
@@ -115,8 +115,8 @@ def scene_spec(scene: wire.SceneIn, model_options: dict[str, object]) -> tuple[S
     if isinstance(scene, wire.SceneCreateAPISceneBackgroundEffectIn):
         transparent = scene.color == "transparent"
         color = None if scene.color in (None, "transparent") else hex_to_rgb(scene.color)
-        return SceneSpec(kind="effect", color=color, transparent=transparent, view=scene.view, **common), \
-            PromptRequest()
+        return SceneSpec(kind="effect", color=color, transparent=transparent, view=scene.view,
+                         background_alpha=scene.background_alpha, **common), PromptRequest()
     if isinstance(scene, wire.SceneCreateAPISceneTemplateIn):
         text, prompt_request = _prompt_parts(scene.prompt)
         return SceneSpec(

@@ -59,7 +59,9 @@ def place_object(cutout: Cutout, placement: Placement, canvas: tuple[int, int]) 
     elif placement.mode == "original":
         box = geometry.original_box(cutout.box, frame, canvas)
     else:
-        box = geometry.padding_box((obj.shape[1], obj.shape[0]), canvas, placement.margins)
+        assert placement.padding is not None
+        margins = placement.padding.fractions(canvas[0], canvas[1])
+        box = geometry.padding_box((obj.shape[1], obj.shape[0]), canvas, margins)
     width, height = max(1, round(box.width)), max(1, round(box.height))
     resized = compose.resize(obj, width, height)
     layer = compose.place(resized, canvas[0], canvas[1], round(box.left), round(box.top))

@@ -52,6 +52,7 @@ class SceneSpec:
     negative_prompt: str | None = None
     color: RGB | None = None
     transparent: bool = False
+    background_alpha: int = 255  # an effect background's opacity, from a #rrggbbaa / rgba() colour
     view: View = "auto"
     template: np.ndarray | None = None  # (h, w, 3) uint8 RGB as decoded, not yet fitted
     template_mode: TemplateMode = "transform"

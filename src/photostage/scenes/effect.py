@@ -106,8 +106,10 @@ class BuiltinEngine:
                 background = shadows.shadow_alpha_layer(density)
             return RenderedScene(background=background, info=info)
         color = scene.color or DEFAULT_EFFECT_COLOR
-        background = compose.solid(job.width, job.height, color)
-        if density is not None:
+        background = compose.solid(job.width, job.height, color, alpha=scene.background_alpha)
+        if density is not None and scene.background_alpha < 255:
+            background = _shadow_over_translucent(background, density)
+        elif density is not None:
             background = shadows.apply_shadow(background, density)
         return RenderedScene(background=background, info=info)
 
@@ -122,3 +124,17 @@ class BuiltinEngine:
             background = shadows.apply_shadow(background, _density(job, view, light))
         info: dict[str, object] = {"view": view, "light_angle": round(light.light_angle, 1)}
         return RenderedScene(background=background, light_wrap=0.35, info=info)
+
+
+def _shadow_over_translucent(background: np.ndarray, density: np.ndarray) -> np.ndarray:
+    """The black shadow (alpha = ``density``) composited over a partly transparent solid colour
+    (Porter-Duff *over*), so a #rrggbbaa backdrop keeps its opacity and the shadow shows on it."""
+    base_alpha = background[..., 3:4].astype(np.float32) / 255
+    shadow_alpha = density[..., None].astype(np.float32)
+    out_alpha = shadow_alpha + base_alpha * (1 - shadow_alpha)
+    colour = background[..., :3].astype(np.float32) * base_alpha * (1 - shadow_alpha)
+    rgb = np.divide(colour, out_alpha, out=np.zeros_like(colour), where=out_alpha > 0)
+    out = np.empty_like(background)
+    out[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    out[..., 3] = np.clip(out_alpha[..., 0] * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
