@@ -100,7 +100,7 @@ def serve(
     keys = _key_store(settings, create=True)  # checks the schema first: an outdated database stops here
     if not keys.has_active_key():
         secret, _ = keys.create("default")
-        console.print(f"[bold green]First API key[/] (shown once, keep it): [bold]{secret}[/]")
+        console.print(f"[bold green]First API key[/] (shown once, keep it): [bold]{secret}[/]", soft_wrap=True)
     console.print(f"photostage on [bold]{settings.server.base_url()}[/]  (data in {settings.data_dir})")
     api = create_app(settings)
     warm_up_in_background(api.state.services.cutout_engine)
