@@ -21,7 +21,9 @@ from photostage.jobs.batch import (
     BatchState,
     ServerClient,
     body_from_row,
+    default_manifest,
     idempotency_key,
+    keyed,
     read_requests,
 )
 from photostage.jobs.service import JobService
@@ -131,12 +133,34 @@ def test_refused_requests_are_recorded_and_the_rest_goes_on(api: Api, tmp_path: 
     assert rows[2]["status"] == "REJECTED" and rows[2]["error"]["error_code"] == "9000"
 
 
-def test_keys_are_stable_per_line_and_body(tmp_path: Path) -> None:
+def test_keys_are_stable_per_file_and_content(tmp_path: Path) -> None:
     source = tmp_path / "a.jsonl"
-    one = idempotency_key(source, BatchItem(1, {"a": 1, "b": 2}))
-    assert one == idempotency_key(source, BatchItem(1, {"b": 2, "a": 1}))
-    assert one != idempotency_key(source, BatchItem(2, {"a": 1, "b": 2}))
-    assert one != idempotency_key(tmp_path / "b.jsonl", BatchItem(1, {"a": 1, "b": 2}))
+    (one,) = keyed(source, [BatchItem(1, {"a": 1, "b": 2})])
+    assert one.key == keyed(source, [BatchItem(7, {"b": 2, "a": 1})])[0].key  # a moved line keeps its key
+    assert one.key != keyed(source, [BatchItem(1, {"a": 1, "b": 3})])[0].key  # an edited one does not
+    assert one.key != keyed(tmp_path / "b.jsonl", [BatchItem(1, {"a": 1, "b": 2})])[0].key
+    twins = keyed(source, [BatchItem(1, {"a": 1}), BatchItem(2, {"a": 1})])
+    assert twins[0].key != twins[1].key  # two identical lines are two requests
+    assert idempotency_key(one) == f"batch-{one.key}"
+
+
+def test_an_edited_line_is_sent_again_and_csv_and_jsonl_keep_separate_results(api: Api, tmp_path: Path) -> None:
+    api.client.headers.update(api.key())
+    client = ServerClient(api.client, sleep=lambda seconds: None)
+    source = write_jsonl(tmp_path / "products.jsonl", [effect_body(), effect_body(images=2)])
+    first = BatchRun(client, source, read_requests(source), BatchState.load(default_manifest(source)),
+                     poll_s=0.01).run()
+    assert first.done == 2
+    write_jsonl(source, [effect_body(), effect_body(images=3)])  # the second line edited
+    second = BatchRun(client, source, read_requests(source), BatchState.load(default_manifest(source)),
+                      poll_s=0.01).run()
+    assert (second.skipped, second.done) == (1, 1)
+    rows = [json.loads(line) for line in default_manifest(source).read_text().splitlines()]
+    assert len(rows[-1]["result"]["output"]) == 3  # the edited request's own result, not the old one
+    csv_source = tmp_path / "products.csv"
+    csv_source.write_text("image_url,effect\nhttps://x.test/a.png,shadows\n")
+    assert default_manifest(csv_source) != default_manifest(source)
+    assert default_manifest(source).name == "products.jsonl.results.jsonl"
 
 
 def free_port() -> int:
@@ -168,9 +192,9 @@ def test_the_batch_command_against_a_running_server(settings: Settings, tmp_path
                                         env={"PHOTOSTAGE_URL": f"http://127.0.0.1:{port}", "PHOTOSTAGE_API_KEY": key})
             assert result.exit_code == 0, result.output
             assert "4 done, 0 failed" in result.output
-            manifest = tmp_path / "shoot.results.jsonl"
+            manifest = tmp_path / "shoot.jsonl.results.jsonl"
             assert len(manifest.read_text().splitlines()) == 4
-            assert len((tmp_path / "shoot.results.jsonl.state").read_text().splitlines()) == 4
+            assert len((tmp_path / "shoot.jsonl.results.jsonl.state").read_text().splitlines()) == 4
             missing_key = CliRunner().invoke(app, ["batch", str(source)], env={"PHOTOSTAGE_API_KEY": ""})
             assert missing_key.exit_code == 2
         finally:

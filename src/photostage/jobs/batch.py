@@ -11,12 +11,17 @@ Input, one request per line:
   ``position_y``, ``padding``, ``remove_background``; output options ``number_of_images``,
   ``format``, ``destination``.
 
-Output: a manifest (jsonl, one line per finished request: ``line``, ``job_id``, ``status``, and
-``result`` or ``error``) and beside it a state file (``<manifest>.state``) recording the job id
-submitted for each input line. Run the same command again after an interruption: finished lines
-are skipped, submitted ones are polled rather than sent again, and every submission carries an
-Idempotency-Key derived from the line, so even a request sent just before the interruption and
-not yet recorded maps to the same job.
+Output: a manifest (jsonl, one line per finished request: ``line``, ``key``, ``job_id``,
+``status``, and ``result`` or ``error``), by default ``<input file name>.results.jsonl`` beside the
+input (``products.csv`` and ``products.jsonl`` never share one), and beside it a state file
+(``<manifest>.state``) recording the job submitted for each request.
+
+Every request is known by its key: the input file's path, the request's content, and how many
+identical requests came before it in the file. Run the same command again after an interruption:
+finished requests are skipped, submitted ones are polled rather than sent again, and every
+submission carries an Idempotency-Key derived from the key, so even a request sent just before the
+interruption and not yet recorded maps to the same job. A line edited between two runs is a new
+request and is sent; lines moved or added around it keep their results.
 """
 
 from __future__ import annotations
@@ -54,6 +59,30 @@ class BatchInputError(ValueError):
 class BatchItem:
     line: int
     body: dict[str, Any]
+    key: str = ""  # the request's identity across runs (see the module docstring); set by keyed()
+
+
+def canonical_json(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def keyed(source: Path, items: list[BatchItem]) -> list[BatchItem]:
+    """Each item with its key: sha256 of the input's path, the body, and the body's occurrence
+    number in the file (two identical lines are two requests)."""
+    seen: dict[str, int] = {}
+    out: list[BatchItem] = []
+    for item in items:
+        canonical = canonical_json(item.body)
+        occurrence = seen.get(canonical, 0)
+        seen[canonical] = occurrence + 1
+        digest = hashlib.sha256(f"{source.resolve()}\n{occurrence}\n{canonical}".encode()).hexdigest()
+        out.append(BatchItem(item.line, item.body, digest[:48]))
+    return out
+
+
+def default_manifest(source: Path) -> Path:
+    """``products.jsonl`` → ``products.jsonl.results.jsonl``: one results file per input file."""
+    return source.with_name(source.name + ".results.jsonl")
 
 
 def _cell(column: str, value: str) -> Any:
@@ -102,7 +131,7 @@ def read_requests(path: Path) -> list[BatchItem]:
                     items.append(BatchItem(reader.line_num, body_from_row(row)))
                 except ValueError as error:
                     raise BatchInputError(f"{path}:{reader.line_num}: {error}") from error
-        return items
+        return keyed(path, items)
     with path.open(encoding="utf-8") as handle:
         for number, text in enumerate(handle, start=1):
             if not text.strip():
@@ -114,14 +143,14 @@ def read_requests(path: Path) -> list[BatchItem]:
             if not isinstance(body, dict):
                 raise BatchInputError(f"{path}:{number}: a request body must be a JSON object")
             items.append(BatchItem(number, body))
-    return items
+    return keyed(path, items)
 
 
-def idempotency_key(source: Path, item: BatchItem) -> str:
-    """Stable per input file, line and body: a resumed batch re-sends with the same key."""
-    canonical = json.dumps(item.body, sort_keys=True, separators=(",", ":"))
-    digest = hashlib.sha256(f"{source.resolve()}\n{item.line}\n{canonical}".encode()).hexdigest()
-    return f"batch-{digest[:48]}"
+def idempotency_key(item: BatchItem) -> str:
+    """Stable per request (input file, content, occurrence): a resumed batch re-sends with the
+    same key, an edited line gets a new one."""
+    assert item.key, "items come keyed from read_requests/keyed"
+    return f"batch-{item.key}"
 
 
 # --- state and manifest -------------------------------------------------------------------------
@@ -147,11 +176,12 @@ def _append(path: Path, record: dict[str, Any]) -> None:
 
 @dataclass
 class BatchState:
-    """What earlier runs did: the job of each submitted line, and the lines already finished."""
+    """What earlier runs did: the job of each submitted request, and the requests already
+    finished, by request key (records of an older format, without a key, are not matched)."""
 
     manifest: Path
-    submitted: dict[int, str] = field(default_factory=dict)
-    finished: dict[int, str] = field(default_factory=dict)
+    submitted: dict[str, str] = field(default_factory=dict)
+    finished: dict[str, str] = field(default_factory=dict)
 
     @property
     def state_path(self) -> Path:
@@ -160,18 +190,18 @@ class BatchState:
     @classmethod
     def load(cls, manifest: Path) -> BatchState:
         state = cls(manifest)
-        state.submitted = {int(row["line"]): str(row["job_id"]) for row in _jsonl(state.state_path)}
-        state.finished = {int(row["line"]): str(row["status"]) for row in _jsonl(manifest)}
+        state.submitted = {str(row["key"]): str(row["job_id"]) for row in _jsonl(state.state_path) if "key" in row}
+        state.finished = {str(row["key"]): str(row["status"]) for row in _jsonl(manifest) if "key" in row}
         return state
 
-    def record_submission(self, line: int, job_id: str) -> None:
-        self.submitted[line] = job_id
-        _append(self.state_path, {"line": line, "job_id": job_id})
+    def record_submission(self, item: BatchItem, job_id: str) -> None:
+        self.submitted[item.key] = job_id
+        _append(self.state_path, {"line": item.line, "key": item.key, "job_id": job_id})
 
-    def record_outcome(self, line: int, job_id: str | None, status: str, job: dict[str, Any] | None,
+    def record_outcome(self, item: BatchItem, job_id: str | None, status: str, job: dict[str, Any] | None,
                        error: dict[str, Any] | None) -> None:
-        self.finished[line] = status
-        record: dict[str, Any] = {"line": line, "job_id": job_id, "status": status}
+        self.finished[item.key] = status
+        record: dict[str, Any] = {"line": item.line, "key": item.key, "job_id": job_id, "status": status}
         if job is not None and job.get("result") is not None:
             record["result"] = job["result"]
         if error is not None or (job is not None and job.get("error") is not None):
@@ -270,7 +300,7 @@ def parse_time(value: str) -> datetime:
 
 @dataclass(frozen=True)
 class Watched:
-    line: int
+    item: BatchItem
     seen_at: datetime  # the job's updated_at when last seen; its final change comes later
 
 
@@ -290,14 +320,14 @@ class BatchRun:
     in_flight: dict[str, Watched] = field(default_factory=dict)
 
     def run(self) -> BatchReport:
-        lines = {item.line for item in self.items}
+        keys = {item.key for item in self.items}
         report = BatchReport(total=len(self.items),
-                             skipped=len([line for line in self.state.finished if line in lines]))
+                             skipped=len([key for key in self.state.finished if key in keys]))
         for item in self.items:
-            if item.line not in self.state.finished and item.line in self.state.submitted:
-                self._track(self.client.get(self.state.submitted[item.line]), item.line, report)
+            if item.key not in self.state.finished and item.key in self.state.submitted:
+                self._track(self.client.get(self.state.submitted[item.key]), item, report)
         waiting = [item for item in self.items
-                   if item.line not in self.state.finished and item.line not in self.state.submitted]
+                   if item.key not in self.state.finished and item.key not in self.state.submitted]
         self.on_change(report)
         while waiting or self.in_flight:
             while waiting and len(self.in_flight) < self.window:
@@ -314,26 +344,26 @@ class BatchRun:
         for job in self.client.finished_since(since):
             watched = self.in_flight.get(job["id"])
             if watched is not None:
-                self._track(job, watched.line, report)
+                self._track(job, watched.item, report)
 
     def _submit(self, item: BatchItem, report: BatchReport) -> None:
         try:
-            job = self.client.submit(item.body, idempotency_key(self.source, item))
+            job = self.client.submit(item.body, idempotency_key(item))
         except RequestRefused as refused:
-            self.state.record_outcome(item.line, None, "REJECTED", None, refused.body)
+            self.state.record_outcome(item, None, "REJECTED", None, refused.body)
             report.failed += 1
             self.on_change(report)
             return
-        self.state.record_submission(item.line, job["id"])
-        self._track(job, item.line, report)
+        self.state.record_submission(item, job["id"])
+        self._track(job, item, report)
 
-    def _track(self, job: dict[str, Any], line: int, report: BatchReport) -> None:
+    def _track(self, job: dict[str, Any], item: BatchItem, report: BatchReport) -> None:
         """Record a finished job, or watch one still running."""
         if job["status"] not in FINAL:
-            self.in_flight[job["id"]] = Watched(line, parse_time(job["updated_at"]))
+            self.in_flight[job["id"]] = Watched(item, parse_time(job["updated_at"]))
             return
         self.in_flight.pop(job["id"], None)
-        self.state.record_outcome(line, job["id"], job["status"], job, None)
+        self.state.record_outcome(item, job["id"], job["status"], job, None)
         if job["status"] == "DONE":
             report.done += 1
         else:

@@ -74,7 +74,7 @@ def worker(
 def batch(
     requests: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .jsonl or .csv file.")],
     out: Annotated[
-        Path | None, typer.Option(help="Result manifest (jsonl); default <input>.results.jsonl.")
+        Path | None, typer.Option(help="Result manifest (jsonl); default <input file name>.results.jsonl.")
     ] = None,
     url: Annotated[
         str, typer.Option(envvar="PHOTOSTAGE_URL", help="Server base URL.")
@@ -94,6 +94,7 @@ def batch(
         BatchRun,
         BatchState,
         ServerClient,
+        default_manifest,
         read_requests,
     )
 
@@ -105,7 +106,7 @@ def batch(
     except BatchInputError as error:
         console.print(f"[red]{error}[/]")
         raise typer.Exit(2) from None
-    manifest = out or requests.with_name(requests.stem + ".results.jsonl")
+    manifest = out or default_manifest(requests)
     state = BatchState.load(manifest)
     columns = (
         TextColumn("[bold]batch"),
