@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,6 +59,40 @@ def moto_s3(bucket: str, secret: str) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+def loopback_listener() -> socket.socket:
+    """A TCP socket bound to a free port of 127.0.0.1 and kept open (so no other process, such as
+    a second copy of the suite, can take the port between choosing it and serving on it)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    return listener
+
+
+def listener_url(listener: socket.socket) -> str:
+    return f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+@contextmanager
+def uvicorn_thread(app: object, listener: socket.socket, lifespan: str = "auto") -> Iterator[str]:
+    """``app`` served by uvicorn on a thread, on ``listener``; yields its base URL. Waiting for
+    start-up is bounded only to end a broken test, never to judge speed."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, name="test-uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 300
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                pytest.fail("the test server did not start")
+            time.sleep(0.02)
+        yield listener_url(listener)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        listener.close()
 
 
 def png_bytes(rgba: np.ndarray) -> bytes:

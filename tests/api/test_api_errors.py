@@ -60,8 +60,10 @@ def test_keys_are_stored_hashed(app, api_key):
     assert stored and all(api_key not in (row.secret_hash, row.prefix) for row in stored)
 
 
-def test_unknown_route_is_404(client):
-    assert_error(client.get("/v1/nope"), 404, "2004")
+def test_unknown_route_is_404(client, auth):
+    assert_error(client.get("/v1/nope", headers=auth), 404, "2004")
+    assert_error(client.get("/nope"), 404, "2004")
+    assert_error(client.get("/v1/nope"), 401, "111")  # the API's paths are not probed without a key
 
 
 @pytest.mark.parametrize(

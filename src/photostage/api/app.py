@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from photostage import __version__
+from photostage.api.access import AccessCheck
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
 from photostage.api.routes import docs, jobs, models, scene, storage, tmp, web
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         max_json_depth=settings.server.max_json_depth,
         gated_paths=frozenset({"/v1/scene/create"}),
         max_in_flight=sync_capacity(settings),
+        access=AccessCheck(authenticate=services.keys.authenticate),
     )
     routers = (scene.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router)
     for router in routers:

@@ -1,4 +1,4 @@
-"""`Annotated` dependencies: the services, the calling principal (auth → rate limit)."""
+"""`Annotated` dependencies: the services, the calling principal (auth → rate limit, see ``access``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from photostage.accounts import Principal
-from photostage.contract.errors import AUTH_INVALID, AUTH_REQUIRED, RATE_LIMITED, PhotostageError
+from photostage.api.access import PRINCIPAL_STATE, admit
 from photostage.services import Services
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer ps_…`")
@@ -21,38 +21,19 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def missing_key_message(header: str | None) -> str:
-    """What to send, given what (if anything) came in the Authorization header."""
-    if not header or not header.strip():
-        return f"{AUTH_REQUIRED.message} Send the header `Authorization: Bearer <your API key>`."
-    scheme, _, rest = header.strip().partition(" ")
-    if scheme.lower() == "bearer":
-        return f"{AUTH_REQUIRED.message} The key after `Bearer ` is empty."
-    if rest and scheme.isalpha() and len(scheme) <= 12:  # "Basic …", "Token …": safe to name
-        return (f"{AUTH_REQUIRED.message} The scheme must be Bearer, not {scheme}: "
-                "send `Authorization: Bearer <your API key>`.")
-    # the value alone is probably the key itself: never echo it
-    return (f"{AUTH_REQUIRED.message} The `Bearer ` prefix is missing: "
-            "send `Authorization: Bearer <your API key>`, not the key alone.")
-
-
 def get_principal(
     request: Request,
     services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],  # documents the scheme
 ) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise PhotostageError(AUTH_REQUIRED, message=missing_key_message(request.headers.get("authorization")))
-    principal = services.keys.authenticate(credentials.credentials)
-    if principal is None:
-        raise PhotostageError(AUTH_INVALID)
-    limiter = request.app.state.rate_limiter
-    if limiter is not None:
-        decision = limiter.check(str(principal.key_id))
-        request.scope["state"]["rate_limit_headers"] = decision.headers()
-        if not decision.allowed:
-            raise PhotostageError(RATE_LIMITED, headers=decision.headers())
-    return principal
+    """The caller the middleware admitted (auth and rate limit happen there, before the body is
+    read); checked here only on a route the middleware does not guard."""
+    state = request.scope.setdefault("state", {})
+    admitted = state.get(PRINCIPAL_STATE)
+    if isinstance(admitted, Principal):
+        return admitted
+    authorization = request.headers.get("authorization")
+    return admit(services.keys.authenticate, request.app.state.rate_limiter, authorization, state)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

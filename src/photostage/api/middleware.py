@@ -1,13 +1,22 @@
-"""ASGI middleware: request ids, body caps, JSON depth caps, load shedding, rate-limit headers.
+"""ASGI middleware: request ids, load shedding, authentication, body caps, JSON depth caps,
+rate-limit headers, in that order.
 
 Pure ASGI (not BaseHTTPMiddleware) so bodies are checked as they stream and responses are not
 buffered.
 
-Load shedding happens at the door: once as many synchronous scene requests are in flight as the
-renderers can take, the next one is answered 503 (with ``Retry-After``) as soon as its body has
-arrived, before it is parsed, validated, authenticated or handed to a thread. Refusals then cost
-almost nothing, so an overloaded server keeps rendering at its full rate instead of spending its
-CPU on turning requests away.
+1. Load shedding happens at the door: once as many synchronous scene requests are in flight as
+   the renderers can take, the next one is answered 503 (with ``Retry-After``) before it is
+   authenticated, parsed, validated or handed to a thread. Refusals then cost almost nothing,
+   so an overloaded server keeps rendering at its full rate instead of spending its CPU on
+   turning requests away.
+2. Authentication (and the per-key rate limit) from the headers alone: a request to an API path
+   without a valid key is answered 401 whatever its body (malformed, too deep, too large), and
+   its body is never buffered or parsed (DESIGN.md: auth → validate → ...).
+3. Then the body: its size cap (413-style ``PAYLOAD_TOO_LARGE``) and JSON depth cap.
+
+A request refused before its body was read has the body drained (read and dropped, up to the
+size cap) so the client reads the answer instead of a reset connection; past the cap the answer
+is sent at once with ``Connection: close``.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import uuid
 import numpy as np
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from photostage.api.access import RATE_LIMIT_STATE, AccessCheck
 from photostage.contract.errors import OVERLOADED, PAYLOAD_TOO_LARGE, VALIDATION, PhotostageError
 
 _STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
@@ -38,11 +48,13 @@ def json_depth(body: bytes, limit: int) -> int:
     return int(np.cumsum(steps).max()) if steps.size else 0
 
 
-async def _send_error(send: Send, error: PhotostageError, request_id: str) -> None:
+async def _send_error(send: Send, error: PhotostageError, request_id: str, close: bool = False) -> None:
     body = json.dumps(error.body().model_dump()).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                (b"x-request-id", request_id.encode())]
     headers += [(name.lower().encode(), value.encode()) for name, value in error.headers.items()]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -55,10 +67,12 @@ class RequestContextMiddleware:
         max_json_depth: int,
         gated_paths: frozenset[str] = frozenset(),
         max_in_flight: int = 0,
+        access: AccessCheck | None = None,
     ) -> None:
         """``gated_paths``: POST routes shed at the door once ``max_in_flight`` of them are being
-        served (0: no gate)."""
+        served (0: no gate). ``access``: the key check of protected paths (None: left to routes)."""
         self.app = app
+        self.access = access
         self.max_body_bytes = max_body_bytes
         self.max_json_depth = max_json_depth
         self.gated_paths = gated_paths
@@ -84,7 +98,19 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
 
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+        declared_too_large = declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes)
+        gated = self.max_in_flight > 0 and scope["method"] == "POST" and scope["path"] in self.gated_paths
+        if gated and self.in_flight >= self.max_in_flight:
+            error = PhotostageError(OVERLOADED, headers={"Retry-After": "2"})
+            await self._refuse(receive, send, error, request_id, declared_too_large)
+            return
+        if self.access is not None and self.access.protects(scope["path"]):
+            refusal = await self.access.admit(scope, headers.get("authorization"))
+            if refusal is not None:
+                await self._refuse(receive, send, refusal, request_id, declared_too_large)
+                return
+
+        if declared_too_large:
             await _send_error(send, self._too_large(), request_id)
             return
 
@@ -125,7 +151,7 @@ class RequestContextMiddleware:
         else:
             receive_next = receive
 
-        gated = self.max_in_flight > 0 and scope["method"] == "POST" and scope["path"] in self.gated_paths
+        # Again now that the body is in: places may have been taken while it arrived.
         if gated and self.in_flight >= self.max_in_flight:
             await _send_error(send, PhotostageError(OVERLOADED, headers={"Retry-After": "2"}), request_id)
             return
@@ -133,7 +159,7 @@ class RequestContextMiddleware:
         async def send_with_context(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = [(b"x-request-id", request_id.encode())]
-                for name, value in scope["state"].get("rate_limit_headers", {}).items():
+                for name, value in scope["state"].get(RATE_LIMIT_STATE, {}).items():
                     extra.append((name.lower().encode(), value.encode()))
                 existing = {name for name, _ in message.get("headers", [])}
                 message["headers"] = list(message.get("headers", [])) + [
@@ -149,3 +175,18 @@ class RequestContextMiddleware:
             await self.app(scope, receive_next, send_with_context)
         finally:
             self.in_flight -= 1
+
+    async def _refuse(
+        self, receive: Receive, send: Send, error: PhotostageError, request_id: str, too_large: bool
+    ) -> None:
+        """Answer ``error`` to a request whose body has not been read: drop the body first (never
+        buffered) so the client is listening; a body past the cap is not waited for."""
+        size = 0
+        more = not too_large
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size += len(message.get("body", b""))
+            more = message.get("more_body", False) and size <= self.max_body_bytes
+        await _send_error(send, error, request_id, close=too_large or size > self.max_body_bytes)
