@@ -5,12 +5,20 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from photostage.config import CutoutSettings
 from photostage.cutout.families import FAMILIES, family_named, input_size
-from photostage.cutout.neural import NeuralEngine, postprocess, preprocess, validate_model
+from photostage.cutout.neural import (
+    NeuralEngine,
+    complete_on_plain_backdrop,
+    postprocess,
+    preprocess,
+    silhouette_completion,
+    validate_model,
+)
 from photostage.cutout.registry import build_cutout_engine
 
 from .test_cutout_neural_support import build_model, dark_ellipse_scene, iou
@@ -64,13 +72,13 @@ def test_each_family_cuts_out_the_product(tmp_path: Path, name: str) -> None:
 
 def test_a_wrong_normalisation_would_miss_the_product(tmp_path: Path) -> None:
     """The tests above are not vacuous: the IS-Net-shaped model read with ImageNet statistics
-    (U²-Net's) cuts in the wrong place."""
+    (U²-Net's) cuts in the wrong place (the plain-backdrop completion, off here, would hide it)."""
     model = family_model(tmp_path, "isnet")
     rgba, truth = dark_ellipse_scene(300, PALE)
-    assert iou(NeuralEngine(model, "isnet").extract(rgba).rgba[..., 3], truth) > 0.97
+    assert iou(NeuralEngine(model, "isnet", plain_backdrop=False).extract(rgba).rgba[..., 3], truth) > 0.97
     wrong = FAMILIES["isnet"].__class__(**{**FAMILIES["isnet"].__dict__, "mean": FAMILIES["u2net"].mean,
                                            "std": FAMILIES["u2net"].std})
-    assert iou(NeuralEngine(model, wrong).extract(rgba).rgba[..., 3], truth) < 0.5
+    assert iou(NeuralEngine(model, wrong, plain_backdrop=False).extract(rgba).rgba[..., 3], truth) < 0.5
 
 
 def test_preprocess_normalises_per_family() -> None:
@@ -151,3 +159,56 @@ def test_registry_builds_the_neural_engine_from_a_path(tmp_path: Path) -> None:
     assert isinstance(engine, NeuralEngine) and engine.family.name == "u2netp"
     with pytest.raises(ValueError, match="no model is installed"):
         build_cutout_engine(CutoutSettings(engine="neural"))
+
+
+# --- completing the map with the silhouette on a plain backdrop ---------------------------------
+
+
+def packshot_scene(size: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A boxed product on white with what real packshots have: a dark frame and a pale cover with a
+    printed figure (what a salient-object model picks out), a hole through a handle that shows the
+    backdrop, and a soft floor shadow that fades into the white. RGB, the product's truth mask and
+    a model's mask that found only the printed figure and the handle."""
+    rgb = np.full((size, size, 3), 255, np.uint8)
+    truth = np.zeros((size, size), bool)
+    # the floor shadow: a wide soft ellipse under the box, darkest (about 150) at its centre
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    shade = np.exp(-(((xx - 200) / 120) ** 2 + ((yy - 352) / 14) ** 2))
+    rgb[:] = np.clip(255 - 105 * shade[..., None], 0, 255).astype(np.uint8)
+    # the box: dark frame, pale cover (the reason a model misses it), printed figure
+    cv2.rectangle(rgb, (100, 60), (300, 350), (40, 40, 45), -1)
+    cv2.rectangle(rgb, (108, 68), (292, 342), (246, 244, 240), -1)
+    truth[60:351, 100:301] = True
+    figure = np.zeros((size, size), np.uint8)
+    cv2.ellipse(figure, (200, 200), (30, 90), 0, 0, 360, 1, -1)
+    rgb[figure > 0] = (200, 80, 120)
+    # a handle on top with a hole through it
+    cv2.ellipse(rgb, (200, 60), (50, 40), 0, 180, 360, (40, 40, 45), 10)
+    handle = np.zeros((size, size), np.uint8)
+    cv2.ellipse(handle, (200, 60), (50, 40), 0, 180, 360, 1, 10)
+    truth |= handle > 0
+    found = (figure > 0) | (handle > 0)
+    return rgb, truth, found
+
+
+def test_a_missed_box_is_completed_from_its_silhouette_without_shadow_or_the_handle_hole() -> None:
+    rgb, truth, found = packshot_scene()
+    completed = complete_on_plain_backdrop(rgb, found.astype(np.float32)) >= 0.5
+    assert iou(completed.astype(np.uint8) * 255, truth.astype(np.float32)) > 0.98
+    assert not completed[360:380, 60:340].any()  # the floor shadow is not product
+    assert not completed[40:50, 185:215].any()  # the backdrop seen through the handle stays out
+
+
+def test_a_busy_backdrop_is_left_to_the_model() -> None:
+    rgb, _, found = packshot_scene()
+    rng = np.random.default_rng(3)
+    busy = np.clip(rgb.astype(np.int16) + rng.integers(-40, 40, rgb.shape), 0, 255).astype(np.uint8)
+    assert silhouette_completion(busy, found) is None
+    assert np.array_equal(complete_on_plain_backdrop(busy, found.astype(np.float32)), found.astype(np.float32))
+
+
+def test_the_completion_never_removes_what_the_model_found() -> None:
+    rgb, _, found = packshot_scene()
+    wide = found.copy()
+    wide[370:390, 10:390] = True  # the model took part of the floor as well: kept (only ever added to)
+    assert (complete_on_plain_backdrop(rgb, wide.astype(np.float32))[wide] >= 1.0).all()

@@ -171,12 +171,14 @@ class NeuralEngine:
         threads: int = 0,
         tile_size: int = 128,
         label: str | None = None,
+        plain_backdrop: bool = True,
     ) -> None:
         self.model_path = model_path
         self.family = family_named(family) if isinstance(family, str) else family
         self.threads = threads
         self.tile_size = tile_size
         self.label = label or self.family.name  # the installed model's name, for reports
+        self.plain_backdrop = plain_backdrop  # complete the map with the silhouette on a plain backdrop
         self._session: Any = None
         self._shapes: ModelShapes | None = None
         self._lock = threading.Lock()
@@ -207,7 +209,12 @@ class NeuralEngine:
         rgb = np.ascontiguousarray(rgba[..., :3])
         saliency = self.saliency(rgb)
         radius = max(2, int(np.ceil(max(rgb.shape[0] / saliency.shape[0], rgb.shape[1] / saliency.shape[1]))))
-        alpha = refine_upsampled(rgb, saliency, radius, self.tile_size)
+        height, width = rgb.shape[:2]
+        upscaled = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
+        if self.plain_backdrop:
+            upscaled = complete_on_plain_backdrop(rgb, upscaled)
+        upsampled = height > saliency.shape[0] or width > saliency.shape[1]
+        alpha = refine_upsampled(rgb, upscaled, radius, self.tile_size, upsampled)
         if rgba[..., 3].min() < 255:
             alpha *= rgba[..., 3].astype(np.float32) / 255.0
         result = decontaminate(rgb, alpha, radius)
@@ -231,11 +238,15 @@ class NeuralEngine:
             return self._session, self._shapes
 
 
-def refine_upsampled(rgb: np.ndarray, saliency: np.ndarray, radius: int, tile: int) -> np.ndarray:
-    """Guided upsampling: bilinear to full size, then a colour guided filter with the photo as guide,
-    only in tiles that hold the soft boundary (elsewhere the map is snapped to 0 or 1)."""
-    height, width = rgb.shape[:2]
-    upscaled = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
+def refine_upsampled(
+    rgb: np.ndarray, upscaled: np.ndarray, radius: int, tile: int, upsampled: bool = True
+) -> np.ndarray:
+    """Edge refinement of a map already at the photo's size: a colour guided filter with the photo
+    as guide, only in tiles that hold the soft boundary (elsewhere the map is snapped to 0 or 1).
+    A map that was not upsampled (a photo smaller than the model's input) is already finer than
+    the photo: it is only snapped, since filtering it would blur it."""
+    if not upsampled:
+        return np.where(upscaled < 0.02, 0.0, np.where(upscaled > 0.98, 1.0, upscaled)).astype(np.float32)
     alpha = (upscaled >= 0.5).astype(np.float32)
     soft = (upscaled > SOFT[0]) & (upscaled < SOFT[1])
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
@@ -247,3 +258,116 @@ def refine_upsampled(rgb: np.ndarray, saliency: np.ndarray, radius: int, tile: i
         region = band[cell]
         alpha[cell][region] = np.clip(refined[region], 0.0, 1.0)
     return np.where(alpha < 0.02, 0.0, np.where(alpha > 0.98, 1.0, alpha)).astype(np.float32)
+
+
+# --- completing the map with the silhouette against a plain backdrop -----------------------------
+#
+# On a studio packshot (a plain backdrop filling the borders) the product's silhouette against the
+# backdrop is strong evidence a salient-object model can miss: IS-Net segments the person printed
+# on a DVD case rather than the case, drops a model's hands or shorts at the frame, leaves the
+# faint white faces of a white carton half-transparent. The map is completed, never cut back:
+# * parts of the silhouette clearly unlike the backdrop (STRONG) and bounded by a sharp edge are
+#   added (a floor shadow or a reflection fades into the backdrop: no sharp edge, left out);
+# * regions enclosed by the product are filled, unless they show the backdrop itself through a
+#   hole (a handle, a strap loop) inside what the model found;
+# * when the model found only a detail (less than what the silhouette adds), the product is the
+#   silhouette inside the convex hull of both.
+
+BACKDROP_TOLERANCE = 5.0  # max channel difference from the border's colour that still is backdrop
+PLAIN_SHARE = 0.6  # share of the border that must be backdrop for the backdrop to count as plain
+STRONG = 40.0  # max channel difference that is clearly not backdrop (nor JPEG ringing)
+SHARP = 8.0  # grey levels per pixel: an edge, not a shadow's fade
+SHADOW_CHROMA = 24  # a shadow on a neutral backdrop stays nearly grey (max - min channel) ...
+SHADOW_GREY = 90.0  # ... and lighter than this
+FUSION_SIZE = 2048  # long side of the frame the completion is computed at
+
+
+def complete_on_plain_backdrop(rgb: np.ndarray, upscaled: np.ndarray) -> np.ndarray:
+    """``upscaled`` (the model's map at the photo's size) completed with the product's silhouette
+    when the photo has a plain backdrop; returned unchanged otherwise."""
+    height, width = upscaled.shape
+    scale = min(1.0, FUSION_SIZE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        small_map = cv2.resize(upscaled, size, interpolation=cv2.INTER_AREA)
+    else:
+        small_rgb, small_map = rgb, upscaled
+    added = silhouette_completion(small_rgb, small_map >= 0.5)
+    if added is None or not added.any():
+        return upscaled
+    soft = cv2.GaussianBlur(added.astype(np.float32), (0, 0), 1.0)
+    if scale < 1.0:
+        soft = cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.maximum(upscaled, soft)
+
+
+def silhouette_completion(rgb: np.ndarray, found: np.ndarray) -> np.ndarray | None:
+    """Pixels to add to ``found`` (the model's mask), or None when the backdrop is not plain."""
+    height, width = found.shape
+    ring = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]).astype(np.float32)
+    backdrop_colour = np.median(ring, axis=0)
+    if (np.abs(ring - backdrop_colour).max(axis=1) <= BACKDROP_TOLERANCE).mean() < PLAIN_SHARE:
+        return None
+    distance = np.abs(rgb.astype(np.float32) - backdrop_colour).max(axis=2)
+    backdrop = distance <= BACKDROP_TOLERANCE
+    outside = _touching_border(backdrop)
+    silhouette = ~outside
+    radius = max(1, round(max(height, width) / 500))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    square = np.ones((3, 3), np.uint8)
+    near_found = cv2.dilate(found.astype(np.uint8), disc) > 0
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gradient = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)) / 8
+    sharp = cv2.dilate(gradient, disc) >= SHARP
+
+    # 1. clearly-not-backdrop parts with a sharp outline, next to what the model found (or large);
+    #    smooth grey that is not dark (a cast shadow's body) never counts as clearly not backdrop
+    chroma = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    shadow_like = (chroma < SHADOW_CHROMA) & (grey > SHADOW_GREY) & (gradient < SHARP / 2)
+    strong = (distance > STRONG) & silhouette & ~found & ~shadow_like
+    strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, disc)
+    count, parts = cv2.connectedComponents(strong, connectivity=8)
+    sizes = np.bincount(parts.ravel(), minlength=count)
+    beside = np.bincount(parts[near_found].ravel(), minlength=count) > 0
+    outline = (strong > 0) & ~(cv2.erode(strong, square) > 0) & ~near_found
+    outline_total = np.bincount(parts[outline].ravel(), minlength=count)
+    outline_sharp = np.bincount(parts[outline & sharp].ravel(), minlength=count)
+    keep = (beside | (sizes >= 0.01 * height * width)) & (outline_sharp >= 0.5 * np.maximum(outline_total, 1))
+    keep &= outline_total > 0
+    keep[0] = False
+    added = keep[parts]
+
+    # 2. enclosed regions: filled unless they show the backdrop through a hole of what the model found
+    core = found | added
+    free = (~core & silhouette).astype(np.uint8)
+    count, regions = cv2.connectedComponents(free, connectivity=4)
+    sizes = np.bincount(regions.ravel(), minlength=count)
+    backdrop_share = np.bincount(regions[backdrop].ravel(), minlength=count) / np.maximum(sizes, 1)
+    rim = (cv2.dilate(free, square) > 0) & (free == 0)
+    neighbour = cv2.dilate(regions.astype(np.float32), square).astype(np.int32)  # the region a rim pixel borders
+    rim_total = np.bincount(neighbour[rim].ravel(), minlength=count)
+    rim_added = np.bincount(neighbour[rim & added].ravel(), minlength=count)
+    through_hole = (backdrop_share > 0.5) & (rim_added < 0.5 * np.maximum(rim_total, 1))
+    fill = ~through_hole
+    touching = np.unique(regions[(cv2.dilate(outside.astype(np.uint8), square) > 0) & (free > 0)])
+    fill[touching] = False
+    fill[0] = False
+    result = core | fill[regions]
+
+    # 3. the model found a detail of the product: the product is the silhouette around it
+    if added.sum() > found.sum():
+        hull = np.zeros((height, width), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(cv2.findNonZero(result.astype(np.uint8))), 1)
+        result |= (hull > 0) & silhouette & ~(through_hole[regions] & (free > 0))
+    return result & ~found
+
+
+def _touching_border(mask: np.ndarray) -> np.ndarray:
+    """The parts of ``mask`` connected (4-neighbours) to the frame's border."""
+    count, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    reached = np.zeros(count, bool)
+    reached[border] = True
+    reached[0] = False
+    return reached[labels]
