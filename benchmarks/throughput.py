@@ -105,7 +105,7 @@ class Bench:
         for number in range(count):
             log = self.logs / f"worker-{uuid.uuid4().hex[:6]}.log"
             command = [
-                sys.executable, "-m", "photostage.jobs.cli", "worker", "--pool", "solo", "--queue", self.options.queue,
+                sys.executable, "-m", "photostage.cli", "worker", "--pool", "solo", "--queue", self.options.queue,
                 "--redis-url", self.redis_url, "--redis-prefix", self.options.redis_key_prefix,
                 "--data-dir", str(self.settings.data_dir), "--loglevel", "INFO",
             ]

@@ -28,6 +28,13 @@ import httpx
 from pydantic import BaseModel
 
 from photostage.contract.errors import HttpErrorDetails
+from photostage.contract.jobs import (
+    JobOut,
+    Response_JobList_,
+    Response_JobOut_,
+    Response_WebhookConfig_,
+    Response_WebhookDeliveries_,
+)
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.contract.response import (
     ModelOut,
@@ -41,13 +48,6 @@ from photostage.contract.storage import (
     Response_StorageOutDetailed_Pydantic_,
     StorageIn_Pydantic,
     StorageInUpdate_Pydantic,
-)
-from photostage.jobs.schema import (
-    JobOut,
-    Response_JobList_,
-    Response_JobOut_,
-    Response_WebhookConfig_,
-    Response_WebhookDeliveries_,
 )
 
 __all__ = [

@@ -40,8 +40,10 @@ class SchemaError(RuntimeError):
 
 def metadata() -> MetaData:
     """Every table of photostage (the modules that declare tables register them on ``Base``)."""
+    import photostage.idempotency  # noqa: F401
     import photostage.jobs.models  # noqa: F401
     import photostage.storage.models  # noqa: F401
+    import photostage.webhooks.models  # noqa: F401
 
     return Base.metadata
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,7 @@ from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
 from photostage.db import make_sessionmaker
+from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService, build_job_service
 from photostage.pipeline.runner import SceneRunner
 from photostage.scenes.registry import SceneEngines, build_scene_engines
@@ -23,6 +25,9 @@ from photostage.schema import open_database
 from photostage.sources.reader import SourcePolicy, SourceReader
 from photostage.storage.service import StorageService
 from photostage.storage.tmp import TmpStore
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 
 @dataclass
@@ -53,7 +58,11 @@ def sync_capacity(settings: Settings) -> int:
     return settings.limits.workers * 4
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(
+    settings: Settings, job_options: JobOptions | None = None, celery_app: Celery | None = None
+) -> Services:
+    """Every service, once. ``job_options`` default to ``settings.jobs``; a Celery worker passes
+    its own (queue, lease) and its Celery app."""
     db = open_database(settings)
     sessions = make_sessionmaker(db)
     reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
@@ -75,5 +84,5 @@ def build_services(settings: Settings) -> Services:
         storages=storages, tmp=tmp, reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
         capacity=threading.BoundedSemaphore(sync_capacity(settings)),
     )
-    services.jobs = build_job_service(services)
+    services.jobs = build_job_service(services, job_options, celery_app)
     return services

@@ -220,7 +220,7 @@ class FakeClock:
 
 
 def limited_app(tmp_path, clock: FakeClock, per_minute: int = 120, per_second: int = 4):  # type: ignore[no-untyped-def]
-    from photostage.jobs.ratelimit import build_rate_limiter
+    from photostage.api.ratelimit import build_rate_limiter
 
     settings = Settings(data_dir=tmp_path / "d", rate_limit={"per_minute": per_minute, "per_second": per_second})
     app = create_app(settings)

@@ -15,7 +15,7 @@ from PIL import Image
 from photostage.config import Settings
 from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService, build_job_service
-from photostage.jobs.webhooks import SIGNATURE_HEADER, verify
+from photostage.webhooks.delivery import SIGNATURE_HEADER, verify
 
 from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
 from .test_jobs_support import FakePipeline, WebhookReceiver, files_under, wait_for

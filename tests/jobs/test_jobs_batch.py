@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from photostage.config import Settings
-from photostage.jobs.batch import (
+from photostage.batch import (
     BatchInputError,
     BatchItem,
     BatchRun,
@@ -26,6 +25,7 @@ from photostage.jobs.batch import (
     keyed,
     read_requests,
 )
+from photostage.config import Settings
 from photostage.jobs.service import JobService
 
 from .test_jobs_api import FAST, Api, open_api
@@ -173,7 +173,7 @@ def test_the_batch_command_against_a_running_server(settings: Settings, tmp_path
     import typer
     import uvicorn
 
-    from photostage.jobs.cli import register
+    from photostage.cli.jobs import register
 
     for api in open_api(settings, fake_jobs):
         key = api.key()["Authorization"].removeprefix("Bearer ")

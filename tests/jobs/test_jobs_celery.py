@@ -1,4 +1,4 @@
-"""The celery runner with real worker processes (``python -m photostage.jobs.cli worker``), a
+"""The celery runner with real worker processes (``python -m photostage.cli worker``), a
 real Redis broker, and SQLite or PostgreSQL shared between the API and the workers."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class CeleryWorld:
 
     def start_worker(self, slow: bool) -> subprocess.Popen:
         command = [
-            sys.executable, "-m", "photostage.jobs.cli", "worker", "--pool", "solo",
+            sys.executable, "-m", "photostage.cli", "worker", "--pool", "solo",
             "--queue", self.options.queue, "--redis-url", REDIS_URL, "--redis-prefix", self.options.redis_key_prefix,
             "--lease-s", str(LEASE_S), "--data-dir", str(self.settings.data_dir), "--loglevel", "INFO",
         ]

@@ -8,11 +8,11 @@ import typer
 from typer.testing import CliRunner
 
 from photostage.accounts import KeyStore
+from photostage.cli.jobs import register
 from photostage.config import Settings
 from photostage.db import make_engine, make_sessionmaker
-from photostage.jobs.cli import register
-from photostage.jobs.webhooks import WebhookSecrets
 from photostage.schema import ensure_schema
+from photostage.webhooks.delivery import WebhookSecrets
 
 
 def command() -> typer.Typer:

@@ -6,9 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from photostage.api.ratelimit import RateLimiter
+from photostage.api.ratelimit import RateLimiter, RedisRateLimiter, build_rate_limiter, quick_redis
 from photostage.config import Settings
-from photostage.jobs.ratelimit import RedisRateLimiter, build_rate_limiter, quick_redis
 
 from .test_jobs_support import REDIS_URL, redis_prefix
 

@@ -18,12 +18,13 @@ from photostage.config import Settings
 from photostage.contract.errors import CONFLICT, OVERLOADED, SCENE_FAILED, VALIDATION, PhotostageError
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.db import make_engine, make_sessionmaker, utcnow
-from photostage.jobs.idempotency import IdempotencyStore
-from photostage.jobs.models import IdempotencyRecord, Job, WebhookDelivery
+from photostage.idempotency import IdempotencyRecord, IdempotencyStore
+from photostage.jobs.models import Job
 from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService
-from photostage.jobs.webhooks import SIGNATURE_HEADER, verify
 from photostage.schema import ensure_schema
+from photostage.webhooks.delivery import SIGNATURE_HEADER, verify
+from photostage.webhooks.models import WebhookDelivery
 
 from .test_jobs_support import FakePipeline, WebhookReceiver, database_url, effect_body, wait_for  # noqa: F401
 

@@ -13,9 +13,9 @@ from photostage import __version__
 from photostage.api.access import AccessCheck
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
+from photostage.api.ratelimit import build_rate_limiter
 from photostage.api.routes import docs, jobs, models, scene, storage, tmp, web
 from photostage.config import Settings
-from photostage.jobs.ratelimit import build_rate_limiter
 from photostage.services import Services, build_services, sync_capacity
 
 log = logging.getLogger("photostage.api")

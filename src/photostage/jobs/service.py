@@ -23,28 +23,26 @@ from sqlalchemy.orm import Session, sessionmaker
 from photostage.accounts import Credits, KeyStore, Principal
 from photostage.config import Settings
 from photostage.contract.errors import NOT_FOUND, OVERLOADED, PhotostageError, validation_error
+from photostage.contract.jobs import JobOut, JobProgress, PageMeta, WebhookConfigOut, WebhookDeliveryOut
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.db import Account
+from photostage.idempotency import ASYNC_SCOPE, IdempotencyStore, SyncTicket, check_key, fingerprint
 from photostage.jobs.execute import JobExecutor, JobResultsTmp, ScenePipeline, TmpDirectory
-from photostage.jobs.idempotency import ASYNC_SCOPE, IdempotencyStore, SyncTicket, check_key, fingerprint
 from photostage.jobs.local import LocalDispatcher
 from photostage.jobs.models import CANCELLED, ERROR, JOB_STATUSES, Job
 from photostage.jobs.options import JobOptions
-from photostage.jobs.schema import JobOut, JobProgress, PageMeta, WebhookConfigOut, WebhookDeliveryOut
 from photostage.jobs.store import JobRecord, JobStore, NewJob, to_record
-from photostage.jobs.webhooks import (
+from photostage.sources.policy import SourcePolicy
+from photostage.webhooks.delivery import (
     GuardedPoster,
     WebhookSecrets,
     WebhookSender,
     add_delivery,
     check_webhook_url,
 )
-from photostage.sources.policy import SourcePolicy
 
 if TYPE_CHECKING:
     from celery import Celery
-
-    from photostage.services import Services
 
 log = logging.getLogger("photostage.jobs")
 
@@ -357,10 +355,21 @@ def job_pipeline(runner: Any, tmp: TmpDirectory) -> ScenePipeline:
     return runner
 
 
+class JobParts(Protocol):
+    """What the job service is built from (``photostage.services.Services`` has all of it)."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    keys: KeyStore
+    credits: Credits
+    runner: Any
+    tmp: TmpDirectory
+
+
 def build_job_service(
-    services: Services, options: JobOptions | None = None, celery_app: Celery | None = None
+    services: JobParts, options: JobOptions | None = None, celery_app: Celery | None = None
 ) -> JobService:
-    """The job service over already built services (``options`` default to ``settings.jobs``)."""
+    """The job service over already built parts (``options`` default to ``settings.jobs``)."""
     settings = services.settings
     return JobService(
         settings=settings,

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from photostage.db import utcnow
+from photostage.db import aware, utcnow
 from photostage.jobs.models import (
     ACCEPTED,
     ACTIVE_STATUSES,
@@ -33,13 +33,6 @@ from photostage.jobs.models import (
 
 FinalHook = Callable[[Session, Job], None]
 Clock = Callable[[], datetime]
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; every stored time is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

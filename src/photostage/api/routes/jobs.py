@@ -13,14 +13,14 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from photostage.api.deps import PrincipalDep, ServicesDep
 from photostage.api.routes import ERROR_RESPONSES
 from photostage.contract.errors import ErrorBody
-from photostage.contract.request import SceneCreateAPIIn
-from photostage.jobs.schema import (
+from photostage.contract.jobs import (
     Response_JobList_,
     Response_JobOut_,
     Response_WebhookConfig_,
     Response_WebhookDeliveries_,
     WebhookConfigIn,
 )
+from photostage.contract.request import SceneCreateAPIIn
 
 JOB_ERRORS: dict[int | str, dict[str, object]] = {
     **ERROR_RESPONSES,

@@ -22,26 +22,36 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.contract.errors import PhotostageError, validation_error
-from photostage.db import utcnow
-from photostage.jobs.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSecret
-from photostage.jobs.options import JobOptions
-from photostage.jobs.schema import WebhookDeliveryOut
-from photostage.jobs.store import aware
+from photostage.contract.jobs import WebhookDeliveryOut
+from photostage.db import aware, utcnow
 from photostage.sources.guard import AddressGate, Deadline, GuardedTransport, Resolver, system_resolver
 from photostage.sources.http_fetch import host_of, parse_http_url
 from photostage.sources.policy import SourcePolicy
+from photostage.webhooks.models import DELIVERED, FAILED, PENDING, WebhookDelivery, WebhookSecret
 
 log = logging.getLogger("photostage.webhooks")
 
 SIGNATURE_HEADER = "X-Photostage-Signature"
 USER_AGENT = "photostage-webhooks/0.1"
 SECRET_PREFIX = "whsec_"
+
+
+class DeliveryOptions(Protocol):
+    """The sender's timings (``photostage.jobs.options.JobOptions`` has them)."""
+
+    webhook_senders: int
+    webhook_timeout_s: float
+    webhook_max_attempts: int
+    poll_s: float
+
+    def webhook_delay_s(self, attempts_made: int) -> float: ...
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -194,7 +204,7 @@ class WebhookSender:
         sessions: sessionmaker[Session],
         secrets_store: WebhookSecrets,
         poster: GuardedPoster,
-        options: JobOptions,
+        options: DeliveryOptions,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.sessions = sessions

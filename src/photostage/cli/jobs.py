@@ -1,7 +1,7 @@
 """The job commands of ``photostage``: ``worker``, ``batch`` and ``webhooks``.
 
-``register(app)`` adds them to the main Typer app. This module also runs on its own
-(``python -m photostage.jobs.cli worker ...``), which is how tests and benchmarks start workers.
+``register(app)`` adds them to the main Typer app (``python -m photostage.cli worker ...`` is how
+tests and benchmarks start workers).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def worker(
     shares the database and the storages; a worker killed mid-job loses nothing."""
     import dataclasses
 
-    from photostage.jobs.celery_runner import load_plugin, run_worker
     from photostage.jobs.options import JobOptions
+    from photostage.worker import load_plugin, run_worker
 
     if pool not in ("solo", "threads", "prefork"):
         raise typer.BadParameter("pool must be solo, threads or prefork")
@@ -84,11 +84,11 @@ def batch(
     poll_s: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 1.0,
 ) -> None:
     """Submit every request of FILE as an async job, show progress, and write a manifest of the
-    results. Interrupted? Run the same command again: it resumes (see photostage.jobs.batch)."""
+    results. Interrupted? Run the same command again: it resumes (see photostage.batch)."""
     import httpx
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from photostage.jobs.batch import (
+    from photostage.batch import (
         BatchInputError,
         BatchReport,
         BatchRun,
@@ -144,9 +144,9 @@ webhooks_app = typer.Typer(help="Webhooks of finished jobs.", no_args_is_help=Tr
 def _webhook_stores(settings: Settings):  # -> tuple[KeyStore, WebhookSecrets, SourcePolicy]
     from photostage.accounts import KeyStore
     from photostage.db import make_sessionmaker
-    from photostage.jobs.webhooks import WebhookSecrets
     from photostage.schema import open_database
     from photostage.sources.policy import SourcePolicy
+    from photostage.webhooks.delivery import WebhookSecrets
 
     sessions = make_sessionmaker(open_database(settings))
     policy = SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes)
@@ -162,7 +162,7 @@ def webhooks_set(
     """Set (or clear) the webhook URL of an API key; prints the account's signing secret the
     first time one is made."""
     from photostage.contract.errors import PhotostageError
-    from photostage.jobs.webhooks import check_webhook_url
+    from photostage.webhooks.delivery import check_webhook_url
 
     keys, secrets_store, policy = _webhook_stores(_settings(data_dir))
     if url is not None:
@@ -197,13 +197,3 @@ def register(app: typer.Typer) -> None:
     app.command()(worker)
     app.command()(batch)
     app.add_typer(webhooks_app, name="webhooks")
-
-
-def main() -> None:
-    app = typer.Typer(no_args_is_help=True)
-    register(app)
-    app()
-
-
-if __name__ == "__main__":
-    main()

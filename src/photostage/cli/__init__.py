@@ -471,8 +471,8 @@ def gallery(
 
 def _register_subsystem_commands() -> None:
     """Commands that live with their subsystem: jobs (worker, batch, webhooks), doctor."""
+    from photostage.cli.jobs import register as register_jobs
     from photostage.cutout.cli import register as register_models
-    from photostage.jobs.cli import register as register_jobs
 
     register_jobs(app)
     register_models(app)

@@ -17,19 +17,41 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from photostage.contract.errors import CONFLICT, VALIDATION, PhotostageError
-from photostage.db import utcnow
-from photostage.jobs.models import IdempotencyRecord
-from photostage.jobs.store import aware
+from photostage.db import Base, aware, utcnow
 
 SYNC_SCOPE = "scene.create"
 ASYNC_SCOPE = "scene.create.async"
 MAX_KEY_LENGTH = 255
 HEADER = "Idempotency-Key"
+
+
+class IdempotencyRecord(Base):
+    """One ``Idempotency-Key`` of one account on one endpoint, kept for a day.
+
+    ``fingerprint`` is the SHA-256 of the canonical request; a replay with another fingerprint is
+    a 409. Async creates point at their job; sync creates keep the response body once done
+    (``response_json`` is NULL while the first request is still running).
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("account_id", "scope", "key", name="uq_idempotency_account_scope_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    response_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 def fingerprint(payload: dict[str, Any]) -> str:

@@ -1,0 +1,5 @@
+"""``python -m photostage.cli``: the ``photostage`` command without the installed script."""
+
+from photostage.cli import app
+
+app()

@@ -1,0 +1,1 @@
+"""Webhooks of finished jobs: signed deliveries through the SSRF guard, with retries."""
