@@ -31,12 +31,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from photostage.client import Client, PhotostageAPIError, RetryPolicy
 
 FINAL = ("DONE", "ERROR", "CANCELLED")
 SCENE_COLUMNS = (
@@ -213,7 +215,7 @@ class BatchState:
 
 
 class RequestRefused(Exception):
-    """The server refused a request for good (4xx other than 409/429): its error body."""
+    """The server refused a request for good (a 4xx other than 429, or 5xx past the wait): its error body."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         super().__init__(f"HTTP {status}: {body.get('error_message', body)}")
@@ -221,60 +223,52 @@ class RequestRefused(Exception):
         self.body = body
 
 
+# 429 and 502-504 (a server restarting behind a proxy) are waited out, and so is a dropped
+# connection: every submission carries its Idempotency-Key, so sending it again is safe.
+WAIT_OUT = RetryPolicy(
+    max_retries=None, statuses=frozenset({429, 502, 503, 504}), transport_errors=True, budget_s=600.0
+)
+
+
+def _refused(error: PhotostageAPIError) -> RequestRefused:
+    body = {"error_code": error.code, "error_type": error.type, "error_message": error.message,
+            "error_details": error.details}
+    return RequestRefused(error.status, body)
+
+
 class ServerClient:
-    """The async job API over httpx, waiting out 429/503 (``Retry-After``) and network blips."""
+    """The async job API through the SDK (:class:`photostage.client.Client`) over ``http``,
+    waiting out 429/5xx (``Retry-After``) and network blips for up to ``max_wait_s`` in all."""
 
     def __init__(self, http: httpx.Client, sleep: Callable[[float], None] = time.sleep,
                  max_wait_s: float = 600.0) -> None:
         self.http = http
-        self.sleep = sleep
-        self.max_wait_s = max_wait_s
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
-        waited = 0.0
-        delay = 0.5
-        while True:
-            try:
-                response = self.http.request(method, url, **kwargs)
-            except httpx.TransportError:
-                if waited >= self.max_wait_s:
-                    raise
-                response = None
-            if response is not None and response.status_code < 400:
-                return response.json()
-            if response is not None and response.status_code not in (429, 502, 503, 504):
-                try:
-                    body = response.json()
-                except ValueError:
-                    body = {"error_message": response.text[:500]}
-                raise RequestRefused(response.status_code, body)
-            retry_after = response.headers.get("Retry-After", "") if response is not None else ""
-            pause = float(retry_after) if retry_after.isdigit() else delay
-            if waited + pause > self.max_wait_s:
-                status = response.status_code if response is not None else 0
-                raise RequestRefused(status, {"error_message": "the server stayed unavailable"})
-            self.sleep(pause)
-            waited += pause
-            delay = min(delay * 2, 30.0)
+        self.sdk = Client(str(http.base_url), api_key=None, http=http, sleep=sleep,
+                          retry=replace(WAIT_OUT, budget_s=max_wait_s))
 
     def submit(self, body: dict[str, Any], key: str) -> dict[str, Any]:
-        headers = {"Idempotency-Key": key}
-        return self._send("POST", "/v1/scene/create/async", json=body, headers=headers)["data"]
+        try:
+            return self.sdk.create_scene_async(body, idempotency_key=key).data.model_dump(mode="json")
+        except PhotostageAPIError as error:
+            raise _refused(error) from None
 
     def get(self, job_id: str) -> dict[str, Any]:
-        return self._send("GET", f"/v1/scene/create/async/{job_id}")["data"]
+        try:
+            return self.sdk.get_job(job_id).data.model_dump(mode="json")
+        except PhotostageAPIError as error:
+            raise _refused(error) from None
 
     def finished_since(self, since: datetime, page_size: int = 100) -> list[dict[str, Any]]:
         """Every job that reached a final status at or after ``since``, oldest first."""
         jobs: list[dict[str, Any]] = []
         offset = 0
         while True:
-            params: list[tuple[str, str | int]] = [("updated_since", since.isoformat()), ("limit", page_size),
-                                                   ("offset", offset)]
-            params += [("status", status) for status in FINAL]
-            page = self._send("GET", "/v1/scene/create/async", params=params)
-            jobs.extend(page["data"])
-            if len(page["data"]) < page_size:
+            try:
+                page = self.sdk.list_jobs(status=list(FINAL), limit=page_size, offset=offset, updated_since=since)
+            except PhotostageAPIError as error:
+                raise _refused(error) from None
+            jobs.extend(job.model_dump(mode="json") for job in page.data)
+            if len(page.data) < page_size:
                 return jobs
             offset += page_size
 

@@ -17,7 +17,7 @@ import asyncio
 import email.utils
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -223,20 +223,33 @@ class RetryPolicy:
     """Retry 429 and 503 answers (refused before any work was done, so safe for POST too).
 
     The wait is the server's ``Retry-After`` when given, else ``backoff_s`` doubled per attempt,
-    never more than ``max_wait_s``. ``max_retries=0`` never retries.
+    never more than ``max_wait_s``. ``max_retries=0`` never retries; ``None`` retries until
+    ``budget_s`` seconds were spent waiting. ``statuses`` are the answers retried;
+    ``transport_errors`` retries a failed connection too (idempotent calls, or calls carrying an
+    Idempotency-Key, as ``photostage batch`` does).
     """
 
-    max_retries: int = DEFAULT_RETRIES
+    max_retries: int | None = DEFAULT_RETRIES
     backoff_s: float = 0.5
     max_wait_s: float = 30.0
+    statuses: frozenset[int] = RETRYABLE_STATUSES
+    transport_errors: bool = False
+    budget_s: float | None = None
 
-    def delay(self, response: httpx.Response, attempt: int) -> float | None:
-        """Seconds to wait before retrying, or None when this answer is final."""
-        if response.status_code not in RETRYABLE_STATUSES or attempt >= self.max_retries:
+    def delay(self, response: httpx.Response | None, attempt: int, waited_s: float = 0.0) -> float | None:
+        """Seconds to wait before retrying, or None when this answer is final. ``response`` is None
+        after a transport error; ``waited_s`` is what earlier retries of this call waited."""
+        if response is None and not self.transport_errors:
             return None
-        advised = retry_after_seconds(response.headers)
-        wait = advised if advised is not None else self.backoff_s * 2**attempt
-        return min(wait, self.max_wait_s)
+        if response is not None and response.status_code not in self.statuses:
+            return None
+        if self.max_retries is not None and attempt >= self.max_retries:
+            return None
+        advised = retry_after_seconds(response.headers) if response is not None else None
+        wait = min(advised if advised is not None else self.backoff_s * 2 ** min(attempt, 32), self.max_wait_s)
+        if self.budget_s is not None and waited_s + wait > self.budget_s:
+            return None
+        return wait
 
 
 # ------------------------------------------------------------------------------------ models
@@ -381,21 +394,28 @@ class Client:
     """The sync SDK. Use as a context manager, or call :meth:`close`.
 
     ``transport`` swaps the network for another httpx transport (tests, proxies); ``retries`` is
-    how many times a 429 or 503 answer is retried (after its ``Retry-After``, capped at 30 s).
+    how many times a 429 or 503 answer is retried (after its ``Retry-After``, capped at 30 s);
+    ``retry`` replaces that policy whole. ``http`` sends through a client of the caller's (which
+    it keeps and closes), ``sleep`` is how retries wait.
     """
 
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy | None = None,
+        http: httpx.Client | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.retry = _retry_policy(retries)
+        self.retry = retry or _retry_policy(retries)
         self._api_headers = _base_headers(api_key)
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._owns_http = http is None
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._sleep = sleep
 
     def __enter__(self) -> Client:
         return self
@@ -406,21 +426,28 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def call(self, api_call: ApiCall[ModelT]) -> ModelT:
         """Send one described request (retrying 429/503 per the policy) and read its answer."""
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
-            response = self._http.request(
-                api_call.method, api_call.path, json=api_call.body, params=api_call.params or None,
-                headers={**self._api_headers, **api_call.headers},
-            )
-            wait = self.retry.delay(response, attempt)
-            if wait is None:
-                return _read(response, api_call.model)
-            attempt += 1
-            time.sleep(wait)
+            try:
+                response = self._http.request(
+                    api_call.method, api_call.path, json=api_call.body, params=api_call.params or None,
+                    headers={**self._api_headers, **api_call.headers},
+                )
+            except httpx.TransportError:
+                wait = self.retry.delay(None, attempt, waited)
+                if wait is None:
+                    raise
+            else:
+                wait = self.retry.delay(response, attempt, waited)
+                if wait is None:
+                    return _read(response, api_call.model)
+            attempt, waited = attempt + 1, waited + wait
+            self._sleep(wait)
 
     # -- scenes
     def create_scene(
@@ -552,16 +579,22 @@ class AsyncClient:
         await self._http.aclose()
 
     async def call(self, api_call: ApiCall[ModelT]) -> ModelT:
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
-            response = await self._http.request(
-                api_call.method, api_call.path, json=api_call.body, params=api_call.params or None,
-                headers={**self._api_headers, **api_call.headers},
-            )
-            wait = self.retry.delay(response, attempt)
-            if wait is None:
-                return _read(response, api_call.model)
-            attempt += 1
+            try:
+                response = await self._http.request(
+                    api_call.method, api_call.path, json=api_call.body, params=api_call.params or None,
+                    headers={**self._api_headers, **api_call.headers},
+                )
+            except httpx.TransportError:
+                wait = self.retry.delay(None, attempt, waited)
+                if wait is None:
+                    raise
+            else:
+                wait = self.retry.delay(response, attempt, waited)
+                if wait is None:
+                    return _read(response, api_call.model)
+            attempt, waited = attempt + 1, waited + wait
             await asyncio.sleep(wait)
 
     # -- scenes
