@@ -12,7 +12,17 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 DATA_DIR ?= $(or $(PHOTOSTAGE_DATA_DIR),data)
 
-.PHONY: run test lint bench clean browser
+# The container image (Containerfile): `make image` builds it and smoke-tests it. Here podman
+# builds FROM a Debian base made with debootstrap (no container registry is reachable); on an
+# ordinary Docker host: `make image CONTAINER=docker BASE=debian:bookworm-slim`.
+CONTAINER ?= podman
+IMAGE ?= localhost/photostage:latest
+LOCAL_BASE := localhost/photostage-base:bookworm-1
+BASE ?= $(LOCAL_BASE)
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+PODMAN_ENV := $(if $(filter podman,$(CONTAINER)),CONTAINERS_CONF=$(CURDIR)/deploy/podman/containers.conf)
+
+.PHONY: run test lint bench clean browser container-tools wheels base-image image
 
 define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,7 +45,7 @@ run: $(VENV)/.installed-run
 	$(VENV)/bin/photostage sample --data-dir "$(DATA_DIR)"
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 exec $(VENV)/bin/photostage serve --host "$(HOST)" --port "$(PORT)" --data-dir "$(DATA_DIR)"
 
-test: $(VENV)/.installed-test browser
+test: $(VENV)/.installed-test browser container-tools
 	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 # The playground test drives Debian's Chromium (never a downloaded browser). Installed when
@@ -44,6 +54,45 @@ browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser test will skip"; }
+
+# The image test (slow) needs podman, runc and debootstrap: installed when missing and we may
+# (root with apt), otherwise that test skips and says why.
+container-tools:
+	@{ command -v podman && command -v runc && command -v debootstrap; } >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null) \
+	  || echo "podman/runc/debootstrap not installed: the image test will skip"; }
+
+# Every wheel the image installs, built on the host (the image build needs no PyPI): the
+# dependencies once per pyproject.toml (listed in build/wheels/dependencies.txt), photostage's own
+# wheel every time. Debian bookworm's Python is 3.11.2: redis needs async-timeout below 3.11.3,
+# which a newer host Python would not pull in, so it is asked for by name.
+build/wheels/dependencies.txt: pyproject.toml $(VENV)/.installed-run
+	rm -rf build/wheels
+	$(PY) -m pip wheel -q --wheel-dir build/wheels ".[$(RUN_EXTRAS)]" "async-timeout>=4.0.3"
+	cd build/wheels && ls *.whl | grep -v '^photostage-' | sed 's|^|/wheels/|' > dependencies.txt
+
+wheels: build/wheels/dependencies.txt
+	rm -f build/wheels/photostage-*.whl
+	$(PY) -m pip wheel -q --no-deps --wheel-dir build/wheels .
+
+# A minimal Debian bookworm with Python, imported once and kept (the name carries a version:
+# bump it when the Containerfile needs other OS packages). A lock serialises concurrent builds.
+base-image:
+	@flock /tmp/photostage-base-image.lock sh -c '\
+	  $(PODMAN_ENV) $(CONTAINER) image exists $(LOCAL_BASE) && exit 0; \
+	  root=$$(mktemp -d /tmp/photostage-rootfs.XXXXXX) && \
+	  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates bookworm "$$root" $(DEBIAN_MIRROR) >"$$root.log" 2>&1 \
+	    || { tail -20 "$$root.log"; rm -rf "$$root" "$$root.log"; exit 1; }; \
+	  tar -C "$$root" -c . | $(PODMAN_ENV) $(CONTAINER) import - $(LOCAL_BASE) >/dev/null; status=$$?; \
+	  rm -rf "$$root" "$$root.log"; exit $$status'
+
+image: wheels $(if $(filter $(LOCAL_BASE),$(BASE)),base-image)
+	$(PODMAN_ENV) $(CONTAINER) build $(if $(filter $(LOCAL_BASE),$(BASE)),--network none) --build-arg BASE=$(BASE) \
+	  --build-arg DEPENDENCIES_DIGEST=$$(cd build/wheels && cat $$(sed 's|^/wheels/||' dependencies.txt) | sha256sum | cut -c1-16) \
+	  --build-arg PROJECT_DIGEST=$$(cat build/wheels/photostage-*.whl | sha256sum | cut -c1-16) \
+	  -t $(IMAGE) -f Containerfile .
+	$(PODMAN_ENV) $(PY) deploy/smoke.py --engine $(CONTAINER) --image $(IMAGE)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests benchmarks
