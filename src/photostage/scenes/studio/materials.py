@@ -279,6 +279,21 @@ def water(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
     return body + (caustics * np.float32(0.45))[..., None] * (glow - base)[None, None, :]
 
 
+def snow(rng: np.random.Generator, request: MaterialRequest) -> np.ndarray:
+    """Fresh snow: soft drifts with blue-grey hollows, a crisp fine crust and scattered glints."""
+    height, width = request.height, request.width
+    drifts = noise.fractal(rng, height, width, request.unit * 3.0, request.quality.octaves, 0.5, stretch=2.0)
+    crust = noise.fractal(rng, height, width, max(2.0, request.unit * 0.08), 2, 0.6)
+    crust *= np.float32(request.quality.detail)
+    sparkle = noise.value_noise(rng, height, width, height / 1.2, width / 1.2)
+    glints = np.clip((sparkle - np.float32(0.965)) * np.float32(30.0), 0.0, 1.0)
+    shade = 1.0 + 0.05 * crust + 0.16 * drifts
+    base = _rgb(request.colour)
+    hollow = base * np.asarray([0.78, 0.86, 1.0], np.float32)  # shaded snow takes the sky's blue
+    body = _lerp_colours(np.clip(0.5 + drifts * 2.2, 0.0, 1.0), hollow, base) * shade[..., None]
+    return body + glints[..., None] * np.float32(0.35)
+
+
 MaterialFunction = Callable[[np.random.Generator, MaterialRequest], np.ndarray]
 
 MATERIALS: dict[str, MaterialFunction] = {
@@ -296,6 +311,7 @@ MATERIALS: dict[str, MaterialFunction] = {
     "glass": glass,
     "mirror": glass,
     "water": water,
+    "snow": snow,
 }
 
 

@@ -33,6 +33,7 @@ MATERIAL_COLOURS: dict[str, RGB] = {
     "water": (120, 170, 186),
     "plaster": (222, 212, 198),
     "paint": (226, 222, 216),
+    "snow": (240, 243, 248),
 }
 
 # How much of the scene a material mirrors (glossy floors show the product's reflection).
@@ -84,6 +85,8 @@ class ScenePlan:
     gloss: float  # 0–1, how strongly the surface reflects
     horizon_ratio: float  # wall/floor junction height above the product base, in product heights
     recognised: tuple[str, ...] = ()
+    props: tuple[str, ...] = ()  # things set around the product: podium, plants, gifts, ornaments...
+    concepts: tuple[str, ...] = ()  # the scene concepts the prompt was read as (kitchen, beach, christmas...)
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ def _surface(wishes: _Wishes, view: str, backdrop: str, lighting: str, rng: np.r
         return _choose(rng, _DEFAULT_TOP_SURFACES, wishes)
     if backdrop == "sweep" and wishes.allowed("material", "paper"):
         return "paper"
-    if backdrop in ("sky", "sunset") and wishes.allowed("material", "sand"):
+    if backdrop in ("sky", "sunset", "sea") and wishes.allowed("material", "sand"):
         return "sand"
     if lighting == "neon" and wishes.allowed("material", "concrete"):
         return "concrete"
@@ -314,6 +317,9 @@ def plan_scene(
     wall = _wall(wishes, backdrop, surface)
     moods = frozenset(value for value in terms.values("mood") if wishes.allowed("mood", value))
     main, strength = _main_colour(spec_colour, wishes)
+    if main is None and ("pastel" in moods or "vibrant" in moods):
+        # a palette mood with no colour named: choose the colour, so the scene shows the mood
+        main, strength = colours.from_hls(float(rng.uniform(0.0, 1.0)), 0.6, 0.55), 0.7
     if main is not None:
         main = _avoid(_apply_moods(main, moods, lighting), wishes.avoided_colours)
     wall_colour = _avoid(
@@ -345,6 +351,8 @@ def plan_scene(
         gloss=_gloss(wishes, surface, lighting),
         horizon_ratio=float(rng.uniform(0.32, 0.5) * (1.25 if closeup else 1.0)),
         recognised=terms.recognised,
+        props=tuple(value for value in terms.values("prop") if wishes.allowed("prop", value)),
+        concepts=terms.values("concept"),
     )
 
 

@@ -23,13 +23,13 @@ import numpy as np
 
 from photostage.imaging import noise, shadows
 from photostage.scenes.base import RenderedScene, RenderJob
-from photostage.scenes.studio import backdrops, colours, lighting
+from photostage.scenes.studio import backdrops, colours, lighting, props
 from photostage.scenes.studio.lighting import LIGHTS, LightCharacter
 from photostage.scenes.studio.materials import MaterialRequest, render_material
 from photostage.scenes.studio.plan import ScenePlan
 from photostage.scenes.studio.quality import Quality
 
-_SKIES = ("sky", "sunset")
+_SKIES = ("sky", "sunset", "sea")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,21 @@ def _product_extent(job: RenderJob) -> tuple[float, float, float, float] | None:
     if x1 <= x0 or y1 <= y0:
         return None
     return float(x0), float(y0), float(x1), float(y1)
+
+
+def _stage(plan: ScenePlan, job: RenderJob, work: WorkCanvas, junction: float | None) -> props.Stage:
+    extent = _product_extent(job) or (job.width * 0.4, job.height * 0.4, job.width * 0.6, job.height * 0.8)
+    box = (extent[0] * work.scale_x, extent[1] * work.scale_y, extent[2] * work.scale_x, extent[3] * work.scale_y)
+    return props.Stage(
+        height=work.height,
+        width=work.width,
+        view=plan.view,
+        box=box,
+        junction=junction,
+        light_angle=plan.light_angle,
+        accents=plan.accents,
+        surface_colour=plan.surface_colour,
+    )
 
 
 def front_geometry(plan: ScenePlan, job: RenderJob, work: WorkCanvas, guide: TemplateGuide | None) -> Geometry:
@@ -169,6 +184,10 @@ def _lit_front(
             * 0.6
         )
         ground = ground + (sky[horizon - 1 : horizon] - ground) * haze
+        if plan.backdrop == "sea":
+            shore = round(geo.junction + 0.45 * max(geo.base - geo.junction, 4.0))
+            water, coverage = backdrops.sea(rng, geo.height, geo.width, horizon, shore, plan.light_angle)
+            ground = ground + (water * field[..., None] ** 0.5 - ground) * coverage[..., None]
         return sky * (1.0 - weight) + ground * weight
     wall_rows = min(geo.height, int(math.ceil(geo.junction + 0.1 * geo.height)) + 2)
     wall = render_material(
@@ -282,6 +301,7 @@ def render_front(
     geo = front_geometry(plan, job, work, guide)
     image = _lit_front(plan, geo, quality, character, rng, softness)
     image = _mirror_backdrop(image, plan, geo, quality)
+    image = props.draw_props(image, _stage(plan, job, work, geo.junction), plan.props, rng)
     image = _depth_of_field(image, plan, geo, quality)
     image = _bokeh_lights(image, plan, rng, (0, max(2, round(geo.junction))))
     image = _apply_structure(image, guide)
@@ -312,6 +332,7 @@ def render_top(
     image = lighting.lit(albedo, field, character)
     if plan.lighting == "neon":
         image += albedo * lighting.coloured_side_lights(height, width, plan.accents[0], plan.accents[1], 0.8)
+    image = props.draw_props(image, _stage(plan, job, work, None), plan.props, rng)
     if plan.depth_of_field > 0.01:
         blurred = _blur(image, plan.depth_of_field * 0.02 * width, quality.blur_downscale)
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
@@ -422,6 +443,8 @@ def render_scene(
         "lighting": plan.lighting,
         "light_angle": round(plan.light_angle, 1),
         "recognised": list(plan.recognised),
+        "props": list(plan.props),
+        "concepts": list(plan.concepts),
     }
     if job.scene.transparent:
         density = shadow_layer(job, plan, character)

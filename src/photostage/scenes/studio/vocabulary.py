@@ -35,8 +35,9 @@ MATERIALS = (
     "mirror",
     "water",
     "plaster",
+    "snow",
 )
-BACKDROPS = ("wall", "sweep", "bokeh", "sky", "sunset")
+BACKDROPS = ("wall", "sweep", "bokeh", "sky", "sunset", "sea")
 LIGHTINGS = ("soft", "low_key", "sunlight", "golden_hour", "neon")
 MOODS = ("pastel", "monochrome", "vibrant", "warm", "cool", "earthy", "minimal")
 
@@ -98,11 +99,12 @@ _GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "material",
         "tiles",
-        ("tile", "tiles", "tiled", "ceramic", "mosaic", "subway tile", "subway tiles", "zellige", "bathroom"),
+        ("tile", "tiles", "tiled", "ceramic", "mosaic", "subway tile", "subway tiles", "zellige"),
     ),
     ("material", "glass", ("glass", "acrylic", "plexiglass", "perspex", "lacquer")),
     ("material", "mirror", ("mirror", "mirrored", "chrome", "mirror like")),
     ("material", "water", ("water", "pool", "puddle", "ripples", "ripple", "lake", "wet", "splash")),
+    ("material", "snow", ("snow", "snowy", "snowfall", "fresh snow")),
     ("material", "plaster", ("plaster", "limewash", "venetian plaster", "clay", "adobe")),
     (
         "surface_noun",
@@ -180,12 +182,9 @@ _GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
             "outdoor",
             "outdoors",
             "horizon",
-            "ocean",
-            "sea",
-            "seaside",
-            "coast",
         ),
     ),
+    ("backdrop", "sea", ("ocean", "sea", "seaside", "coast", "sea view", "ocean view", "waves", "shore")),
     ("backdrop", "sunset", ("sunset", "sunrise", "dusk", "twilight", "dawn")),
     (
         "overlay",
@@ -361,7 +360,6 @@ _GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("studio", "product photography", "ecommerce", "e commerce", "catalog", "catalogue"),
     ),
     ("backdrop_hint", "sky", ("beach",)),
-    ("material_hint", "water", ("sea", "ocean", "seaside")),
     ("mood", "pastel", ("pastel", "pastels", "soft colors", "soft colours", "candy", "dreamy")),
     (
         "mood",
