@@ -18,6 +18,16 @@ from photostage.contract.errors import BILLING_NO_CREDITS, PhotostageError
 from photostage.db import Account, ApiKey, utcnow
 
 KEY_PREFIX = "ps_"
+MAX_NAME_CHARS = 100  # key and account labels (the columns' size)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot label a key or an account, or None."""
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        return f"a name must be 1 to {MAX_NAME_CHARS} characters"
+    if not name.isprintable():
+        return "a name may not contain control characters"
+    return None
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,9 @@ class KeyStore:
 
     def create(self, name: str = "default", account_id: int | None = None) -> tuple[str, KeyInfo]:
         """A new key (for a new account unless ``account_id`` is given): (secret shown once, info)."""
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(problem)
         token = secrets.token_urlsafe(32)
         prefix = token[:8]
         secret = f"{KEY_PREFIX}{token}"

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.config import Settings, StorageSettings
 from photostage.contract.errors import (
-    FORBIDDEN,
     SOURCE_FORBIDDEN,
     STORAGE_NAME_TAKEN,
     STORAGE_NOT_FOUND,
@@ -80,10 +79,14 @@ def patch(body: dict[str, Any]) -> StorageInUpdate_Pydantic:
     return StorageInUpdate_Pydantic.model_validate(body)
 
 
-def code_of(call: Any) -> str:
+def error_of(call: Any) -> PhotostageError:
     with pytest.raises(PhotostageError) as caught:
         call()
-    return caught.value.code
+    return caught.value
+
+
+def code_of(call: Any) -> str:
+    return error_of(call).code
 
 
 def test_storage_types(service: StorageService) -> None:
@@ -144,11 +147,15 @@ def test_secrets_are_never_returned_and_encrypted_at_rest(
         assert row.credentials_encrypted and row.credentials_encrypted.startswith("gAAAA")
 
 
-def test_cross_account_access_is_forbidden(service: StorageService) -> None:
+def test_another_accounts_storage_is_not_found_like_a_missing_one(service: StorageService) -> None:
+    """Not "forbidden": that would tell account 2 the id exists."""
     created = service.create(1, s3_body())
-    assert code_of(lambda: service.get(2, created.id)) == FORBIDDEN.code
-    assert code_of(lambda: service.update(2, created.id, patch({"name": "mine"}))) == FORBIDDEN.code
-    assert code_of(lambda: service.delete(2, created.id)) == FORBIDDEN.code
+    assert code_of(lambda: service.get(2, created.id)) == STORAGE_NOT_FOUND.code
+    assert code_of(lambda: service.update(2, created.id, patch({"name": "mine"}))) == STORAGE_NOT_FOUND.code
+    assert code_of(lambda: service.delete(2, created.id)) == STORAGE_NOT_FOUND.code
+    theirs, absent = error_of(lambda: service.get(2, created.id)), error_of(lambda: service.get(2, 9999))
+    assert theirs.status == absent.status == 404
+    assert theirs.body().error_message.replace(str(created.id), "N") == absent.body().error_message.replace("9999", "N")
     assert service.get(1, created.id).name == "shop"
     assert code_of(lambda: service.get(1, 9999)) == STORAGE_NOT_FOUND.code
     assert code_of(lambda: service.resolve(2, "shop")) == STORAGE_NOT_FOUND.code

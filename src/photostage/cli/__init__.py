@@ -120,6 +120,11 @@ def keys_create(
     """Create an API key; the secret is printed once."""
     import os
 
+    from photostage.accounts import name_problem
+
+    if name_problem(name) is not None:
+        raise typer.BadParameter(str(name_problem(name)), param_hint="--name")
+
     settings = load_settings(data_dir)
     explicit = data_dir is not None or bool(os.environ.get("PHOTOSTAGE_DATA_DIR"))
     fresh = settings.database_url is None and not (settings.data_dir / "photostage.db").exists()

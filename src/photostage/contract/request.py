@@ -59,6 +59,8 @@ Uri = Annotated[
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": MAX_URI_LENGTH, "format": "uri"}),
 ]
 PromptText = Annotated[str, Field(min_length=3, max_length=2048)]
+MAX_COLOR_CHARS = 64  # "rgba(255, 255, 255, 0.5)" and every colour name fit many times over
+MAX_PADDING_CHARS = 64  # four CSS margins
 NegativePrompt = Annotated[str, Field(min_length=3, max_length=2048)]
 Steps = Annotated[int, Field(ge=1, lt=50)]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Extension: makes the output reproducible.")]
@@ -248,7 +250,7 @@ class SceneCreateAPIObjectOriginalIn(_ObjectCommon):
 
 class SceneCreateAPIObjectPaddingIn(_ObjectCommon):
     placement_type: Literal["padding"]
-    padding: str
+    padding: str = Field(max_length=MAX_PADDING_CHARS)
 
     @field_validator("padding")
     @classmethod
@@ -319,7 +321,9 @@ class SceneCreateAPIScenePromptIn(_SceneCommon):
     prompt: Prompt
     negative_prompt: NegativePrompt | None = None
     steps: Steps | None = None
-    color: str | None = Field(None, description=f"Main colour of the scene: {ACCEPTED_FORMS[:-19]} (opaque).")
+    color: str | None = Field(
+        None, max_length=MAX_COLOR_CHARS, description=f"Main colour of the scene: {ACCEPTED_FORMS[:-19]} (opaque)."
+    )
     aspect_ratio: AspectRatio = "1:1"
     preference: Preference = "optimal"
 
@@ -333,13 +337,19 @@ class SceneCreateAPISceneTemplateIn(_SceneCommon):
     prompt: Prompt | None = None
     negative_prompt: NegativePrompt | None = None
     steps: Steps | None = None
-    color: str | None = Field(None, description=f"Main colour of the scene: {ACCEPTED_FORMS[:-19]} (opaque).")
+    color: str | None = Field(
+        None, max_length=MAX_COLOR_CHARS, description=f"Main colour of the scene: {ACCEPTED_FORMS[:-19]} (opaque)."
+    )
 
     _color = field_validator("color")(lambda cls, v: None if v is None else check_scene_color(v))
 
 
 EffectColor = Annotated[
-    str, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "string", "enum": ["transparent"]}]})
+    str,
+    Field(max_length=MAX_COLOR_CHARS),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": MAX_COLOR_CHARS}, {"type": "string", "enum": ["transparent"]}]}
+    ),
 ]
 
 

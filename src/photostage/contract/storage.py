@@ -43,9 +43,20 @@ MAX_KEY_BYTES = 1024
 MAX_SEGMENT_BYTES = 200
 STORAGE_SCHEME = "storage://"
 
+MAX_ACCESS_KEY_CHARS = 128  # AWS: 20, GCS HMAC: 61, R2: 32
+MAX_SECRET_CHARS = 256  # AWS/GCS HMAC: 40, R2: 64
+MAX_SERVICE_ACCOUNT_BYTES = 16 * 1024  # a real key file is about 2.4 KB
+MAX_SERVICE_ACCOUNT_VALUE_CHARS = 8 * 1024  # the private key PEM, the longest field, is about 1.7 KB
+MAX_SERVICE_ACCOUNT_FIELDS = 32
+# Where google-auth posts a service account's signed assertion for a token (the key file's
+# ``token_uri``): only Google's own endpoints, so a key file cannot send the server anywhere else.
+GOOGLE_TOKEN_URIS = frozenset({"https://oauth2.googleapis.com/token", "https://accounts.google.com/o/oauth2/token"})
+GOOGLE_UNIVERSE_DOMAIN = "googleapis.com"
+
 StorageName = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
 Bucket = Annotated[str, Field(min_length=1, max_length=255)]
-Secret = Annotated[str, Field(min_length=1)]
+AccessKey = Annotated[str, Field(min_length=1, max_length=MAX_ACCESS_KEY_CHARS)]
+Secret = Annotated[str, Field(min_length=1, max_length=MAX_SECRET_CHARS)]
 
 
 class _Strict(BaseModel):
@@ -103,6 +114,8 @@ def storage_name_problem(name: str) -> str | None:
         return "the name may not start or end with whitespace"
     if "/" in name or "\\" in name:
         return "the name may not contain '/' or '\\'"
+    if name in (".", ".."):
+        return f"the name may not be '{name}'"
     control = _control_character(name)
     if control is not None:
         return f"the name may not contain control characters ({control})"
@@ -155,18 +168,20 @@ def _check_http_url(value: str | None, what: str) -> str | None:
 
 
 class AWSCredentials(_Strict):
-    access_key: Secret
+    access_key: AccessKey
     secret_access_key: Secret
 
 
 class AWSCredentialsUpdate(_Strict):
-    access_key: Secret | None = None
+    access_key: AccessKey | None = None
     secret_access_key: Secret | None = None
 
 
 def _parse_service_account(value: Any) -> Any:
     """Accept the key file's JSON as text or as an object; keep it as an object."""
     if isinstance(value, str):
+        if len(value.encode()) > MAX_SERVICE_ACCOUNT_BYTES:
+            raise ValueError(f"service_account_json is larger than {MAX_SERVICE_ACCOUNT_BYTES} bytes")
         try:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
@@ -175,8 +190,30 @@ def _parse_service_account(value: Any) -> Any:
 
 
 def _check_service_account(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A service account key file as Google issues it: a flat object of short strings, whose
+    token endpoint and universe are Google's (google-auth would otherwise post there)."""
     if value is None:
         return None
+    if len(json.dumps(value).encode()) > MAX_SERVICE_ACCOUNT_BYTES:
+        raise ValueError(f"service_account_json is larger than {MAX_SERVICE_ACCOUNT_BYTES} bytes")
+    if len(value) > MAX_SERVICE_ACCOUNT_FIELDS:
+        raise ValueError(f"service_account_json has more than {MAX_SERVICE_ACCOUNT_FIELDS} fields")
+    for key, field_value in value.items():
+        if not isinstance(field_value, str):
+            raise ValueError(f"service_account_json field {key[:64]!r} must be a string")
+        if len(field_value) > MAX_SERVICE_ACCOUNT_VALUE_CHARS:
+            raise ValueError(
+                f"service_account_json field {key[:64]!r} is longer than {MAX_SERVICE_ACCOUNT_VALUE_CHARS} characters"
+            )
+    token_uri = value.get("token_uri")
+    if token_uri is not None and token_uri not in GOOGLE_TOKEN_URIS:
+        raise ValueError(
+            "service_account_json token_uri must be Google's token endpoint "
+            f"({' or '.join(sorted(GOOGLE_TOKEN_URIS))}); other token endpoints are not used"
+        )
+    universe = value.get("universe_domain")
+    if universe is not None and universe != GOOGLE_UNIVERSE_DOMAIN:
+        raise ValueError(f"service_account_json universe_domain must be {GOOGLE_UNIVERSE_DOMAIN}")
     missing = [key for key in ("client_email", "private_key") if not isinstance(value.get(key), str)]
     if missing:
         raise ValueError(f"service_account_json lacks {', '.join(missing)}")
@@ -188,7 +225,7 @@ def _check_service_account(value: dict[str, Any] | None) -> dict[str, Any] | Non
 class GCPCredentials(_Strict):
     """Claid's HMAC pair, or (*extension*) a service account key file's JSON."""
 
-    access_key: Secret | None = None
+    access_key: AccessKey | None = None
     secret_access_key: Secret | None = None
     service_account_json: dict[str, Any] | None = Field(
         None,
@@ -218,7 +255,7 @@ class GCPCredentials(_Strict):
 
 
 class GCPCredentialsUpdate(_Strict):
-    access_key: Secret | None = None
+    access_key: AccessKey | None = None
     secret_access_key: Secret | None = None
     service_account_json: dict[str, Any] | None = None
 

@@ -17,7 +17,10 @@ from photostage.db import Base, utcnow
 
 class Storage(Base):
     __tablename__ = "storages"
-    __table_args__ = (UniqueConstraint("account_id", "name", name="uq_storages_account_name"),)
+    __table_args__ = (
+        UniqueConstraint("account_id", "name", name="uq_storages_account_name"),
+        {"sqlite_autoincrement": True},  # ids are never reused after a deletion (migration 0002)
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)

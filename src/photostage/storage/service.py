@@ -1,9 +1,10 @@
 """Account-owned storages (the `/v1/storage/...` API's service layer) and ``storage://`` resolution.
 
 An account sees its own storages and the server-wide connectors of ``settings.storage.connectors``
-(e.g. ``local``); its own come first when names collide. Another account's storage is refused
-with 403 (the issue asks for it), an unknown id with 404. Credentials are validated, encrypted
-and never returned: Out models carry the access key only.
+(e.g. ``local``); its own come first when names collide. Another account's storage id answers
+exactly like an id that does not exist (404), so ids cannot be probed for existence; ids are never
+reused after a deletion. Credentials are validated, encrypted and never returned: Out models
+carry the access key only.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.config import Settings
 from photostage.contract.errors import (
-    FORBIDDEN,
     STORAGE_NAME_TAKEN,
     STORAGE_NOT_FOUND,
     VALIDATION,
@@ -241,11 +241,10 @@ class StorageService:
     # --- helpers ------------------------------------------------------------------------------
 
     def _owned(self, session: Session, account_id: int, storage_id: int) -> Storage:
+        """The account's storage ``storage_id``; another account's is "not found", word for word."""
         row = session.get(Storage, storage_id)
-        if row is None:
+        if row is None or row.account_id != account_id:
             raise PhotostageError(STORAGE_NOT_FOUND, message=f"No storage with id {storage_id}.")
-        if row.account_id != account_id:
-            raise PhotostageError(FORBIDDEN, message="This storage belongs to another account.")
         return row
 
     def _refuse_taken_name(
