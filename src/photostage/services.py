@@ -19,6 +19,7 @@ from photostage.cutout.registry import build_cutout_engine
 from photostage.db import make_sessionmaker
 from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService, build_job_service
+from photostage.pipeline.guarded import guard_cutout_engine, guard_scene_engines
 from photostage.pipeline.runner import SceneRunner
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.schema import open_database
@@ -73,8 +74,8 @@ def build_services(
         ttl_s=settings.tmp.ttl_s,
         base_url=settings.server.base_url(),
     )
-    engines = build_scene_engines(settings)
-    cutout_engine = build_cutout_engine(settings.cutout)
+    engines = guard_scene_engines(build_scene_engines(settings))  # a broken engine is never a 5xx
+    cutout_engine = guard_cutout_engine(build_cutout_engine(settings.cutout))
     runner = SceneRunner(
         settings=settings, reader=reader, storages=storages, tmp=tmp, engines=engines,
         cutout_engine=cutout_engine,
