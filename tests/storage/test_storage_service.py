@@ -99,8 +99,6 @@ def test_create_list_get_delete(service: StorageService) -> None:
     assert created.parameters.model_dump() == {
         "path": "renders",
         "bucket": "shop-bucket",
-        "region": None,
-        "endpoint_url": None,
         "credentials": {"access_key": "AKIAEXAMPLE"},
     }
     assert created.created_at.tzinfo is not None
@@ -190,8 +188,9 @@ def test_patch_merges_fields_and_credentials(service: StorageService) -> None:
     renamed = service.update(1, created.id, patch({"name": "renamed", "parameters": {"path": "v2/"}}))
     assert renamed.name == "renamed" and renamed.parameters.path == "v2"  # type: ignore[union-attr]
     assert renamed.parameters.credentials.access_key == "AKIAEXAMPLE"  # type: ignore[union-attr]
-    cleared = service.update(1, created.id, patch({"parameters": {"region": None}}))
-    assert cleared.parameters.region is None  # type: ignore[union-attr]
+    assert service.get(1, created.id, extensions=True).extensions.region == "eu-west-1"  # type: ignore[union-attr]
+    cleared = service.update(1, created.id, patch({"parameters": {"region": None}}), extensions=True)
+    assert cleared.extensions is not None and cleared.extensions.region is None
     assert service.update(1, created.id, patch({})) == service.get(1, created.id)
 
 
@@ -312,3 +311,15 @@ def test_encryption_key_is_generated_when_unset(sessions: sessionmaker[Session],
     assert (tmp_path / "secrets" / "storage-key").is_file()
     again = StorageService(sessions, Settings(data_dir=tmp_path))
     assert again.get(1, created.id).parameters.credentials.access_key == "AKIAEXAMPLE"  # type: ignore[union-attr]
+
+
+def test_responses_keep_to_claids_schema_and_extensions_are_opt_in(service: StorageService) -> None:
+    """Claid's CloudBaseStorage allows no field but path and bucket: region and endpoint_url are
+    returned only under ``extensions``, and only when asked for."""
+    created = service.create(1, s3_body(region="eu-west-1", endpoint_url="http://minio.internal:9000"))
+    assert set(created.parameters.model_dump()) == {"path", "bucket", "credentials"}
+    assert created.extensions is None
+    assert "extensions" not in created.model_dump(exclude_none=True)
+    listed = service.list(1, extensions=True)[0]
+    assert listed.extensions is not None
+    assert (listed.extensions.region, listed.extensions.endpoint_url) == ("eu-west-1", "http://minio.internal:9000")

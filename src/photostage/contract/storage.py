@@ -334,12 +334,20 @@ class WebFolderParameters_Pydantic(_Strict):  # noqa: N801
 
 
 class CloudBaseStorage(_Strict):
-    """Public parameters of an s3/gcs storage (no credentials)."""
+    """Public parameters of an s3/gcs storage (no credentials): exactly Claid's, which allows no
+    other field here; our extensions are in :class:`StorageExtensionsOut`."""
 
     path: str = ""
     bucket: str
-    region: str | None = Field(None, description="Extension (s3).")
-    endpoint_url: str | None = Field(None, description="Extension (s3).")
+
+
+class StorageExtensionsOut(BaseModel):
+    """photostage's own storage fields, returned only to a client that asks with
+    ``?extensions=true`` (a strict Claid client never sees them)."""
+
+    region: str | None = Field(None, description="s3: the bucket's region.")
+    endpoint_url: str | None = Field(None, description="s3: an S3-compatible endpoint (MinIO, R2, ...).")
+    allow_write: bool | None = Field(None, description="web_folder: results are written by HTTP PUT.")
 
 
 class CloudDetailedBaseStorage(CloudBaseStorage):
@@ -439,12 +447,16 @@ class StorageInUpdate_Pydantic(_Strict):  # noqa: N801
         return _validate_by_type(value, handler, info.data.get("type"), UPDATE_PARAMETERS_BY_TYPE)
 
 
+EXTENSIONS_DESCRIPTION = "Extension, only with ?extensions=true: region, endpoint_url, allow_write."
+
+
 class StorageOut_Pydantic(_Strict):  # noqa: N801
     id: int
     name: Annotated[str, Field(max_length=MAX_NAME_CHARS)]
     type: StorageType
     parameters: CloudBaseStorage | WebFolderParameters_Pydantic
     created_at: datetime
+    extensions: StorageExtensionsOut | None = Field(None, description=EXTENSIONS_DESCRIPTION)
 
 
 class StorageOutDetailed_Pydantic(_Strict):  # noqa: N801
@@ -453,6 +465,7 @@ class StorageOutDetailed_Pydantic(_Strict):  # noqa: N801
     type: StorageType
     parameters: CloudDetailedBaseStorage | WebFolderParameters_Pydantic
     created_at: datetime
+    extensions: StorageExtensionsOut | None = Field(None, description=EXTENSIONS_DESCRIPTION)
 
 
 class Response_StorageOutDetailed_Pydantic_(BaseModel):  # noqa: N801

@@ -36,6 +36,7 @@ from photostage.contract.storage import (
     GCPCredentials,
     GCSParameters_Pydantic,
     S3Parameters_Pydantic,
+    StorageExtensionsOut,
     StorageIn_Pydantic,
     StorageInUpdate_Pydantic,
     StorageOut_Pydantic,
@@ -130,14 +131,16 @@ class StorageService:
 
     # --- CRUD ---------------------------------------------------------------------------------
 
-    def list(self, account_id: int) -> list[StorageOut_Pydantic]:
+    def list(self, account_id: int, extensions: bool = False) -> list[StorageOut_Pydantic]:
         with self._sessions() as session:
             rows = session.scalars(
                 select(Storage).where(Storage.account_id == account_id).order_by(Storage.id)
             ).all()
-            return [self._out(row) for row in rows]
+            return [self._out(row, extensions) for row in rows]
 
-    def create(self, account_id: int, body: StorageIn_Pydantic) -> StorageOutDetailed_Pydantic:
+    def create(
+        self, account_id: int, body: StorageIn_Pydantic, extensions: bool = False
+    ) -> StorageOutDetailed_Pydantic:
         self._require_type(body.type)
         public, credentials = split_secrets(body.parameters)
         with self._sessions() as session:
@@ -151,14 +154,14 @@ class StorageService:
             )
             session.add(row)
             self._commit(session, account_id, body.name)
-            return self._out_detailed(row)
+            return self._out_detailed(row, extensions)
 
-    def get(self, account_id: int, storage_id: int) -> StorageOutDetailed_Pydantic:
+    def get(self, account_id: int, storage_id: int, extensions: bool = False) -> StorageOutDetailed_Pydantic:
         with self._sessions() as session:
-            return self._out_detailed(self._owned(session, account_id, storage_id))
+            return self._out_detailed(self._owned(session, account_id, storage_id), extensions)
 
     def update(
-        self, account_id: int, storage_id: int, body: StorageInUpdate_Pydantic
+        self, account_id: int, storage_id: int, body: StorageInUpdate_Pydantic, extensions: bool = False
     ) -> StorageOutDetailed_Pydantic:
         """PATCH: absent fields keep their values; parameters and credentials merge field by
         field; a change of ``type`` starts the parameters afresh (their shapes differ)."""
@@ -178,7 +181,7 @@ class StorageService:
             row.parameters = public
             row.credentials_encrypted = self._cipher.encrypt(credentials) if credentials else None
             self._commit(session, account_id, name)
-            return self._out_detailed(row)
+            return self._out_detailed(row, extensions)
 
     def delete(self, account_id: int, storage_id: int) -> None:
         with self._sessions() as session:
@@ -286,24 +289,40 @@ class StorageService:
             return GCPCredentials.model_validate(credentials).public_id()
         return str(credentials.get("access_key", ""))
 
-    def _out(self, row: Storage) -> StorageOut_Pydantic:
-        parameters: CloudBaseStorage | WebFolderParameters_Pydantic
-        if row.type == "web_folder":
-            parameters = WebFolderParameters_Pydantic.model_validate(row.parameters)
-        else:
-            parameters = CloudBaseStorage.model_validate(row.parameters)
-        return StorageOut_Pydantic(
-            id=row.id, name=row.name, type=row.type, parameters=parameters, created_at=aware(row.created_at)
+    @staticmethod
+    def _extensions(row: Storage) -> StorageExtensionsOut:
+        return StorageExtensionsOut(
+            region=row.parameters.get("region"), endpoint_url=row.parameters.get("endpoint_url"),
+            allow_write=row.parameters.get("allow_write") if row.type == "web_folder" else None,
         )
 
-    def _out_detailed(self, row: Storage) -> StorageOutDetailed_Pydantic:
+    @staticmethod
+    def _claid_parameters(row: Storage) -> dict[str, Any]:
+        """The parameters Claid's response schema knows (extensions left out)."""
+        if row.type == "web_folder":
+            return {"base_url": row.parameters["base_url"], "allow_write": row.parameters.get("allow_write", False)}
+        return {key: row.parameters[key] for key in ("path", "bucket") if key in row.parameters}
+
+    def _out(self, row: Storage, extensions: bool = False) -> StorageOut_Pydantic:
+        parameters: CloudBaseStorage | WebFolderParameters_Pydantic
+        if row.type == "web_folder":
+            parameters = WebFolderParameters_Pydantic.model_validate(self._claid_parameters(row))
+        else:
+            parameters = CloudBaseStorage.model_validate(self._claid_parameters(row))
+        return StorageOut_Pydantic(
+            id=row.id, name=row.name, type=row.type, parameters=parameters, created_at=aware(row.created_at),
+            extensions=self._extensions(row) if extensions else None,
+        )
+
+    def _out_detailed(self, row: Storage, extensions: bool = False) -> StorageOutDetailed_Pydantic:
         parameters: CloudDetailedBaseStorage | WebFolderParameters_Pydantic
         if row.type == "web_folder":
-            parameters = WebFolderParameters_Pydantic.model_validate(row.parameters)
+            parameters = WebFolderParameters_Pydantic.model_validate(self._claid_parameters(row))
         else:
             parameters = CloudDetailedBaseStorage(
-                **row.parameters, credentials=CredentialsOut(access_key=self._access_key(row))
+                **self._claid_parameters(row), credentials=CredentialsOut(access_key=self._access_key(row))
             )
         return StorageOutDetailed_Pydantic(
-            id=row.id, name=row.name, type=row.type, parameters=parameters, created_at=aware(row.created_at)
+            id=row.id, name=row.name, type=row.type, parameters=parameters, created_at=aware(row.created_at),
+            extensions=self._extensions(row) if extensions else None,
         )
