@@ -244,8 +244,10 @@ class StorageService:
     # --- helpers ------------------------------------------------------------------------------
 
     def _owned(self, session: Session, account_id: int, storage_id: int) -> Storage:
-        """The account's storage ``storage_id``; another account's is "not found", word for word."""
-        row = session.get(Storage, storage_id)
+        """The account's storage ``storage_id``; another account's is "not found", word for word.
+        Ids are 64-bit database keys: any other integer names no storage (and must not reach the
+        driver, which cannot even bind it)."""
+        row = session.get(Storage, storage_id) if 0 < storage_id < 2**63 else None
         if row is None or row.account_id != account_id:
             raise PhotostageError(STORAGE_NOT_FOUND, message=f"No storage with id {storage_id}.")
         return row
