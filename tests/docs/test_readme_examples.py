@@ -210,6 +210,10 @@ def batch(ran: Ran) -> None:
     assert sorted(row["status"] for row in rows) == ["DONE", "DONE"], rows
 
 
+def webhook_verifier(ran: Ran) -> None:
+    assert ran.stdout == ""  # a definition to copy; tests/webhooks/test_webhook_signatures.py runs it
+
+
 CHECKS: dict[str, Callable[[Ran], None]] = {
     "-d @examples/first-scene.json": first_scene,
     "photostage data-uri": inline_data_uri,
@@ -218,6 +222,7 @@ CHECKS: dict[str, Callable[[Ran], None]] = {
     '"type": "s3"': s3_storage,
     "photostage db upgrade": database,
     "photostage batch examples/products.jsonl": batch,
+    "def verify_webhook(": webhook_verifier,
 }
 
 

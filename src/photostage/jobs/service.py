@@ -201,6 +201,7 @@ class JobService:
         request = body.model_dump(mode="json", exclude_unset=True)
         if webhook_url is not None:
             check_webhook_url(webhook_url, self.policy)
+            self.secrets.require(principal.account_id)
         key = check_key(idempotency_key) if idempotency_key is not None else None
         digest = fingerprint({"request": body.model_dump(mode="json"), "webhook_url": webhook_url})
         if key is not None:

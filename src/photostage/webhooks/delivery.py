@@ -1,8 +1,14 @@
 """Webhooks: when a job ends, its JSON is POSTed to the key's or the request's webhook URL.
 
 - The body is the job exactly as ``GET /v1/scene/create/async/{id}`` answers it; the header
-  ``X-Photostage-Signature: sha256=<hex>`` is the HMAC-SHA256 of the raw body under the
-  account's webhook secret (made once and shown once, by the API or ``photostage webhooks``).
+  ``X-Photostage-Signature: t=<unix seconds>,v1=<hex>`` carries the time of sending and the
+  HMAC-SHA256 of ``"<t>." + raw body`` under the account's webhook secret, so a receiver that
+  checks ``t`` against its clock (:func:`verify`, tolerance 5 minutes) refuses a replayed request.
+  Each attempt is signed afresh.
+- The secret is one per account, made once and shown once (``PUT /v1/webhooks``, ``POST
+  /v1/webhooks/secret``, ``photostage webhooks``). Nothing is ever signed with a secret the account
+  has not been shown: a per-request ``webhook_url`` on an account without one is refused (422,
+  saying how to make one), and the sender never makes one.
 - Deliveries are rows of ``webhook_deliveries`` (the delivery log), written in the transaction
   that ends the job, and sent by a background sender (never by the job worker) with
   exponential backoff up to ``webhook_max_attempts``; a 2xx answer is a delivery.
@@ -18,6 +24,7 @@ import logging
 import secrets
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +33,7 @@ from typing import Protocol
 
 import httpx
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.contract.errors import PhotostageError, validation_error
@@ -41,6 +49,13 @@ log = logging.getLogger("photostage.webhooks")
 SIGNATURE_HEADER = "X-Photostage-Signature"
 USER_AGENT = "photostage-webhooks/0.1"
 SECRET_PREFIX = "whsec_"
+SIGNATURE_VERSION = "v1"
+TOLERANCE_S = 300
+NO_SECRET = (
+    "This account has no webhook signing secret yet, and photostage signs webhooks only with a secret "
+    "the account has seen. Make one with POST /v1/webhooks/secret (or PUT /v1/webhooks with a URL), "
+    "keep the secret the answer shows, then send the request again."
+)
 
 
 class DeliveryOptions(Protocol):
@@ -54,14 +69,32 @@ class DeliveryOptions(Protocol):
     def webhook_delay_s(self, attempts_made: int) -> float: ...
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header's value: ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The hex HMAC-SHA256 of ``"<timestamp>." + body`` under ``secret``."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, header_value: str) -> bool:
-    """What a receiver does: recompute and compare in constant time."""
-    return hmac.compare_digest(sign(secret, body), header_value)
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The signature header's value: ``t=<timestamp>,v1=<signature>``."""
+    return f"t={timestamp},{SIGNATURE_VERSION}={signature(secret, timestamp, body)}"
+
+
+def verify(
+    secret: str, body: bytes, header_value: str, tolerance_s: int = TOLERANCE_S, now: float | None = None
+) -> bool:
+    """What a receiver does (README, "Verifying webhooks", has the same steps to copy): the
+    timestamp must be within ``tolerance_s`` of now and one ``v1`` signature must match, compared
+    in constant time. Anything malformed is simply not verified."""
+    fields = [item.partition("=") for item in header_value.split(",")]
+    stamps = [value for key, _, value in fields if key.strip() == "t"]
+    candidates = [value.strip() for key, _, value in fields if key.strip() == SIGNATURE_VERSION]
+    if len(stamps) != 1 or not stamps[0].strip().isdigit() or not candidates:
+        return False
+    timestamp = int(stamps[0])
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = signature(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, candidate) for candidate in candidates)
 
 
 # --- secrets ------------------------------------------------------------------------------------
@@ -90,15 +123,29 @@ class WebhookSecrets:
         return secret
 
     def create_if_missing(self, account_id: int) -> str | None:
-        """A new secret when the account has none (returned, to show once), else None."""
-        return None if self.exists(account_id) else self.rotate(account_id)
+        """A new secret when the account has none (returned, to show once), else None. Atomic: of
+        two callers racing on an account without a secret, one makes it (and shows it), the other
+        gets None; neither replaces a secret someone was shown."""
+        if self.exists(account_id):
+            return None
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        try:
+            with self.sessions.begin() as session:
+                session.add(WebhookSecret(account_id=account_id, secret=secret, created_at=utcnow()))
+        except IntegrityError:
+            return None
+        return secret
 
-    def signing_secret(self, account_id: int) -> str:
+    def signing_secret(self, account_id: int) -> str | None:
+        """The account's secret, or None: a secret is never made here, where nobody would see it."""
         with self.sessions() as session:
             row = session.get(WebhookSecret, account_id)
-            if row is not None:
-                return row.secret
-        return self.rotate(account_id)
+            return row.secret if row is not None else None
+
+    def require(self, account_id: int, field: str = "webhook_url") -> None:
+        """Refuse (422, saying how to make one) when the account has no secret to sign with."""
+        if not self.exists(account_id):
+            raise validation_error(field, NO_SECRET)
 
 
 # --- targets ------------------------------------------------------------------------------------
@@ -290,8 +337,14 @@ class WebhookSender:
 
     def send(self, delivery: DueDelivery) -> bool:
         body = delivery.payload.encode()
+        secret = self.secrets.signing_secret(delivery.account_id)
+        if secret is None:  # not sent at all: unsigned or signed with an unseen secret, never
+            reason = "not sent: the account has no webhook signing secret (POST /v1/webhooks/secret)"
+            outcome = PostOutcome(None, reason)
+            self._record(delivery, outcome)
+            return False
         headers = {
-            SIGNATURE_HEADER: sign(self.secrets.signing_secret(delivery.account_id), body),
+            SIGNATURE_HEADER: sign(secret, body, int(aware(self.clock()).timestamp())),  # type: ignore[union-attr]
             "X-Photostage-Event": delivery.event,
             "X-Photostage-Delivery": str(delivery.id),
         }

@@ -63,8 +63,9 @@ def create_scene_job(
     """Accept the same body as `POST /v1/scene/create` and answer at once with a job to poll at
     `result_url`. When the job ends, its JSON is POSTed to the webhook URL (the `webhook_url`
     query parameter, the `X-Webhook-Url` header, or the key's URL), signed with
-    `X-Photostage-Signature: sha256=<HMAC-SHA256 of the body>`. 503 with `Retry-After` when the
-    queue is full."""
+    `X-Photostage-Signature: t=<unix time>,v1=<HMAC-SHA256 of "<t>." + body>` (README, Verifying
+    webhooks); a per-request URL needs the account's signing secret to exist already (POST
+    /v1/webhooks/secret), else 422. 503 with `Retry-After` when the queue is full."""
     submission = services.jobs.submit(
         principal, body, webhook_url=webhook_url or webhook_header, idempotency_key=idempotency_key
     )
