@@ -12,6 +12,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from photostage.imaging.analysis import SceneFacts
+
 SceneKind = Literal["prompt", "template", "effect"]
 View = Literal["auto", "top", "front"]
 TemplateMode = Literal["transform", "adjust", "lock"]
@@ -55,6 +57,7 @@ class SceneSpec:
     background_alpha: int = 255  # an effect background's opacity, from a #rrggbbaa / rgba() colour
     view: View = "auto"
     template: np.ndarray | None = None  # (h, w, 3) uint8 RGB as decoded, not yet fitted
+    template_facts: SceneFacts | None = None  # the template analysed once per request (None: not yet)
     template_mode: TemplateMode = "transform"
     steps: int | None = None
     preference: Preference = "optimal"

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from photostage.imaging import compose, shadows
+from photostage.imaging.analysis import SceneFacts, cached_analysis
 from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneSpec, ShadowSpec
 
 DEFAULT_EFFECT_COLOR = (255, 255, 255)
@@ -58,6 +59,13 @@ def shadow_variation(
     return ShadowVariation(float(angle) % 360.0, softness, float(length))
 
 
+def template_view(view: str, product: PlacedObject, facts: SceneFacts) -> str:
+    """A template's view: as asked, else `top` for a flat template, else by the product's shape."""
+    if view in ("top", "front"):
+        return view
+    return "top" if facts.surface == "flat" else resolve_view(view, product)
+
+
 def resolve_view(view: str, product: PlacedObject) -> str:
     """`auto` → `front` for objects that stand (taller than a third of their width), else `top`."""
     if view in ("top", "front"):
@@ -66,16 +74,44 @@ def resolve_view(view: str, product: PlacedObject) -> str:
     return "front" if (y1 - y0) >= (x1 - x0) / 3 else "top"
 
 
-def _density(job: RenderJob, view: str, light: ShadowVariation) -> np.ndarray:
+def _density(job: RenderJob, view: str, light: ShadowVariation, opacity: float | None = None) -> np.ndarray:
     return shadows.shadow_density(
         job.product.alpha,
         job.product.box,
         view,  # type: ignore[arg-type]
         light.light_angle,
-        job.scene.shadow.opacity,
+        job.scene.shadow.opacity if opacity is None else opacity,
         light.softness,
         light.length,
     )
+
+
+def template_facts(scene: SceneSpec) -> SceneFacts | None:
+    """The template's analysis: the one made for the request, or made (and remembered) now."""
+    if scene.template is None:
+        return None
+    return scene.template_facts if scene.template_facts is not None else cached_analysis(scene.template)
+
+
+def template_light(
+    scene: SceneSpec, job: RenderJob, facts: SceneFacts, spread: float = 25.0
+) -> tuple[ShadowVariation, float]:
+    """The shadow's light in a template scene: the template's own light (direction, softness,
+    strength), varied per image; and the shadow opacity that light gives (flat light, paler shadow)."""
+    light = shadow_variation(scene.shadow, job.seed, job.index, facts.light_angle, spread)
+    softness = float(np.clip(0.5 * light.softness + 0.5 * facts.softness, 0.0, 1.0))
+    opacity = float(np.clip(scene.shadow.opacity * (0.75 + 0.4 * facts.light_strength), 0.0, 1.0))
+    return ShadowVariation(light.light_angle, softness, light.length), opacity
+
+
+def floor_tint(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int]:
+    """A shadow's colour on the floor under ``box``: a deep shade of that floor (never neutral grey
+    on a coloured floor)."""
+    x0, _, x1, y1 = box
+    height = rgb.shape[0]
+    under = rgb[min(y1, height - 1) : min(height, y1 + 8), max(0, x0) : max(x0 + 1, x1), :3]
+    mean = under.reshape(-1, 3).mean(axis=0) if under.size else np.full(3, 60.0)
+    return (round(float(mean[0]) * 0.18), round(float(mean[1]) * 0.18), round(float(mean[2]) * 0.18))
 
 
 class BuiltinEngine:
@@ -114,15 +150,23 @@ class BuiltinEngine:
         return RenderedScene(background=background, info=info)
 
     def _locked_template(self, job: RenderJob, scene: SceneSpec) -> RenderedScene:
+        """The template untouched, with the product's shadow cast by the template's own light."""
         assert scene.template is not None
-        view = resolve_view(scene.view, job.product)
-        light = shadow_variation(scene.shadow, job.seed, job.index, DEFAULT_LIGHT_ANGLE, spread=15.0)
+        facts = template_facts(scene)
+        assert facts is not None
+        view = template_view(scene.view, job.product, facts)
+        light, opacity = template_light(scene, job, facts)
         fitted = compose.cover_fit(scene.template, job.width, job.height)
         background = compose.solid(job.width, job.height, (0, 0, 0))
         background[..., :3] = fitted
         if scene.shadow.enabled:
-            background = shadows.apply_shadow(background, _density(job, view, light))
-        info: dict[str, object] = {"view": view, "light_angle": round(light.light_angle, 1)}
+            density = _density(job, view, light, opacity)
+            background = shadows.apply_shadow(background, density, floor_tint(fitted, job.product.box))
+        info: dict[str, object] = {
+            "view": view,
+            "light_angle": round(light.light_angle, 1),
+            "template_surface": facts.surface,
+        }
         return RenderedScene(background=background, light_wrap=0.35, info=info)
 
 

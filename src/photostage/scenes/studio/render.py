@@ -429,8 +429,10 @@ def render_scene(
     job: RenderJob,
     rng: np.random.Generator,
     guide: TemplateGuide | None = None,
+    with_shadows: bool = True,
 ) -> RenderedScene:
-    """The full recipe: work-resolution scene, canvas upsample with grain, reflection, shadows."""
+    """The full recipe: work-resolution scene, canvas upsample with grain, reflection, shadows
+    (``with_shadows=False`` leaves them to the caller)."""
     character = LIGHTS[plan.lighting]
     work = _work_canvas(job, quality, plan.view)
     softness = float(np.clip(job.scene.shadow.softness * character.shadow_softness, 0.0, 1.0))
@@ -458,7 +460,7 @@ def render_scene(
         info["horizon_row"] = round(geo.junction / work.scale_y)
     rgb = to_canvas(image, job, quality, rng)
     rgb = reflect_product(rgb, job, plan, rng)
-    density = shadow_layer(job, plan, character)
+    density = shadow_layer(job, plan, character) if with_shadows else None
     if density is not None:
         rgb = shadows.apply_shadow(rgb, density, shadow_tint(plan))
     background = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)

@@ -11,6 +11,7 @@ import numpy as np
 
 from photostage.imaging import compose, shadows
 from photostage.scenes.base import RenderedScene, RenderJob
+from photostage.scenes.effect import floor_tint, template_facts, template_light, template_view
 from photostage.scenes.studio import colours, lighting
 from photostage.scenes.studio.colours import RGB
 from photostage.scenes.studio.lighting import LIGHTS
@@ -59,11 +60,15 @@ def analyse_template(template: np.ndarray) -> TemplateLayout:
 
 
 def follow_template(plan: ScenePlan, layout: TemplateLayout, terms: PromptTerms, requested_view: str) -> ScenePlan:
-    """The plan recoloured with the template's palette and, for a template without a horizon
-    (and no view asked), seen from the top."""
+    """The plan on the template's layout: seen from the top when the template has no horizon (and
+    no view is asked); in the template's palette only where the prompt names no colours of its own
+    (a transform changes colours per the prompt; with none named it keeps the template's)."""
     view = plan.view
     if requested_view == "auto" and terms.first("view") is None and layout.horizon is None:
         view = "top"
+    names_colours = bool(terms.colours or terms.wall_colour or terms.surface_colour or terms.values("mood"))
+    if names_colours:
+        return dataclasses.replace(plan, view=view)
     natural = MATERIAL_COLOURS.get(plan.surface, MATERIAL_COLOURS["paper"])
     surface_colour = colours.mix(natural, layout.bottom_colour if view == "front" else layout.top_colour, 0.75)
     return dataclasses.replace(
@@ -78,10 +83,69 @@ def follow_template(plan: ScenePlan, layout: TemplateLayout, terms: PromptTerms,
 def transform(
     plan: ScenePlan, layout: TemplateLayout, quality: Quality, job: RenderJob, rng: np.random.Generator
 ) -> RenderedScene:
-    guide = TemplateGuide(horizon=layout.horizon, structure=layout.structure)
-    rendered = render_scene(plan, quality, job, rng, guide)
+    """The template's layout in the prompt's materials, colours and light.
+
+    A studio scene is rendered on the template's geometry (its surface edge as the horizon), then
+    the template's structure is laid over it: its large-scale shading (where it is dark or bright)
+    and its fine detail (every edge and object outline, as relative brightness) multiply the new
+    scene's colours and materials. Objects keep their shapes and places; their colours and the
+    light become the prompt's. The product's shadow follows the new light.
+    """
+    assert job.scene.template is not None
+    facts = template_facts(job.scene)
+    assert facts is not None
+    horizon = facts.edge_row if facts.edge_row is not None else layout.horizon
+    guide = TemplateGuide(horizon=horizon, structure=layout.structure)
+    bare = dataclasses.replace(plan, props=(), gloss=min(plan.gloss, 0.2))
+    rendered = render_scene(bare, quality, job, rng, guide, with_shadows=False)
+    fitted = _fitted(job)
+    scene = rendered.background[..., :3].astype(np.float32) / np.float32(255.0)
+    rgb = _rematerial(fitted, scene, job.width)
+    character = LIGHTS[plan.lighting]
+    density = shadow_layer(job, plan, character)
+    if density is not None:
+        rgb = shadows.apply_shadow(rgb, density, floor_tint(rgb, job.product.box))
+    rendered.background = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
     rendered.info["template_mode"] = "transform"
+    rendered.info["template_surface"] = facts.surface
     return rendered
+
+
+def _fitted(job: RenderJob) -> np.ndarray:
+    assert job.scene.template is not None
+    template = job.scene.template[..., :3] if job.scene.template.ndim == 3 else np.dstack([job.scene.template] * 3)
+    return compose.cover_fit(np.ascontiguousarray(template), job.width, job.height)
+
+
+def _soft(image: np.ndarray, sigma: float) -> np.ndarray:
+    """A wide Gaussian blur computed at reduced resolution (it has no fine detail to keep)."""
+    factor = max(1, min(8, int(sigma // 3)))
+    if factor == 1:
+        return cv2.GaussianBlur(image, (0, 0), sigma)
+    height, width = image.shape[:2]
+    small = cv2.resize(image, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _rematerial(template: np.ndarray, scene: np.ndarray, width: int) -> np.ndarray:
+    """``scene``'s colours and materials under ``template``'s shading and detail: (H, W, 3) uint8."""
+    luma = template.astype(np.float32) @ _LUMA / np.float32(255.0) + np.float32(0.02)
+    fine = max(1.0, 0.01 * width)
+    detail = np.clip(luma / _soft(luma, fine), 0.25, 3.0)
+    broad = _soft(luma, 0.05 * width)
+    shading = np.clip(broad / max(float(broad.mean()), 1e-3), 0.35, 2.2) ** np.float32(0.6)
+    scene_low = _soft(scene, fine)
+    texture = np.clip(scene / np.maximum(scene_low, 1e-3), 0.5, 1.6) ** np.float32(0.5)
+    out = scene_low * (shading * detail)[..., None] * texture
+    # halfway between the new scene's exposure and the template's (a night photo stays dim-ish),
+    # and a soft shoulder instead of clipping, so bright edges keep their detail
+    ratio = float(luma.mean()) / max(float((out @ _LUMA).mean()), 1e-3)
+    out *= np.float32(np.clip(ratio, 0.25, 4.0) ** 0.5)
+    shoulder = np.float32(0.8)
+    bright = out > shoulder
+    out[bright] = shoulder + (1 - shoulder) * (1 - np.exp(-(out[bright] - shoulder) / (1 - shoulder)))
+    return np.clip(out * np.float32(255.0) + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 def _target_tint(plan: ScenePlan, colour: RGB | None, terms: PromptTerms) -> np.ndarray | None:
@@ -97,12 +161,16 @@ def _target_tint(plan: ScenePlan, colour: RGB | None, terms: PromptTerms) -> np.
 def adjust(
     plan: ScenePlan, terms: PromptTerms, quality: Quality, job: RenderJob, rng: np.random.Generator
 ) -> RenderedScene:
-    """The template fitted by cover-crop, relit by the plan's light and tinted toward the prompt's
-    or request's colour, keeping its structure; the product's shadow added."""
+    """The template itself, fitted by cover-crop, relit and graded toward the prompt: the prompt's
+    lighting (exposure, white balance, a key pool from the template's own light direction) and
+    its or the request's colour; structure untouched. The product's shadow follows the template's
+    light."""
     assert job.scene.template is not None
-    template = job.scene.template[..., :3] if job.scene.template.ndim == 3 else np.dstack([job.scene.template] * 3)
-    fitted = compose.cover_fit(np.ascontiguousarray(template), job.width, job.height).astype(np.float32) / 255.0
+    facts = template_facts(job.scene)
+    assert facts is not None
+    fitted = _fitted(job).astype(np.float32) / 255.0
     character = LIGHTS[plan.lighting]
+    light, opacity = template_light(job.scene, job, facts)
     small_h, small_w = max(8, job.height // 4), max(8, job.width // 4)
     extent = job.product.box
     centre = (
@@ -110,31 +178,41 @@ def adjust(
         if extent[2] > extent[0]
         else (small_w / 2, small_h / 2)
     )
-    field = lighting.top_light(character, small_h, small_w, centre, plan.light_angle)
+    field = lighting.top_light(character, small_h, small_w, centre, light.light_angle)
     field = field / max(float(field.mean()), 1e-3)
-    relight = 1.0 + (cv2.resize(field, (job.width, job.height), interpolation=cv2.INTER_LINEAR) - 1.0) * 0.35
-    exposure = {"low_key": 0.62, "neon": 0.7}.get(plan.lighting, 1.0)
-    image = fitted * (relight * exposure)[..., None] * np.asarray(character.colour, np.float32)[None, None, :]
+    relight = 1.0 + (cv2.resize(field, (job.width, job.height), interpolation=cv2.INTER_LINEAR) - 1.0) * 0.45
+    exposure = {"low_key": 0.62, "neon": 0.7, "golden_hour": 0.96, "sunlight": 1.06}.get(plan.lighting, 1.0)
+    balance = np.asarray(character.colour, np.float32)
+    # the prompt's white balance relative to the template's own: a warm prompt warms even a warm photo
+    balance = balance / max(float(balance.max()), 1e-3)
+    image = fitted * (relight * exposure)[..., None] * balance[None, None, :]
     tint = _target_tint(plan, job.scene.color, terms)
     if tint is not None:
         luma = image @ _LUMA
         tinted = luma[..., None] * (tint / max(float(tint @ _LUMA), 1e-3))[None, None, :]
         image = image + (tinted - image) * np.float32(0.3)
     image = np.clip(image, 0.0, 1.0).astype(np.float32)
-    quiet = dataclasses.replace(quality, grain=quality.grain * 0.5)
+    quiet = dataclasses.replace(quality, grain=min(quality.grain * 0.5, max(0.4, facts.noise)))
     rgb = to_canvas(image, job, quiet, rng)
-    density = shadow_layer(job, plan, character)
-    if density is not None:
-        x0, _, x1, y1 = job.product.box
-        under = rgb[min(y1, job.height - 1) : min(job.height, y1 + 8), max(0, x0) : max(x0 + 1, x1)]
-        floor = _mean_colour(under.astype(np.float32)) if under.size else (60, 60, 60)
-        rgb = shadows.apply_shadow(rgb, density, (floor[0] // 6, floor[1] // 6, floor[2] // 6))
+    if job.scene.shadow.enabled:
+        view = template_view(job.scene.view, job.product, facts)
+        density = shadows.shadow_density(
+            job.product.alpha,
+            job.product.box,
+            view,
+            light.light_angle,
+            opacity,
+            light.softness,
+            light.length,  # type: ignore[arg-type]
+        )
+        rgb = shadows.apply_shadow(rgb, density, floor_tint(rgb, job.product.box))
     info: dict[str, object] = {
         "engine": "studio",
         "template_mode": "adjust",
         "view": plan.view,
         "lighting": plan.lighting,
-        "light_angle": round(plan.light_angle, 1),
+        "light_angle": round(light.light_angle, 1),
+        "template_surface": facts.surface,
     }
     return RenderedScene(
         background=cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA), light_wrap=character.light_wrap * 0.8, info=info
