@@ -97,6 +97,10 @@ class _Canvas:
         mask = self.mask(region)
         centre = _pt(cx - region[0], cy - region[1])
         cv2.ellipse(mask, centre, _pt(rx, ry), angle, 0, 360, 1.0, -1, cv2.LINE_AA, _SHIFT)
+        if max(rx, ry) < 12:  # small (a leaf, a petal): one tone, lit by its side of the light
+            tone = 1.0 + shade * 0.25 * self.stage.light_x * np.sign(math.cos(math.radians(angle)) or 1.0)
+            self.paint(mask, _rgb(colour) * np.float32(0.9 * tone), region)
+            return
         xs = (np.arange(region[0], region[2], dtype=np.float32) - cx) / max(rx, 1.0)
         ys = (np.arange(region[1], region[3], dtype=np.float32) - cy) / max(ry, 1.0)
         light = 1.0 + shade * (xs[None, :] * self.stage.light_x - ys[:, None] * 0.5) * 0.6
