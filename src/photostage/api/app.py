@@ -14,7 +14,7 @@ from photostage.api.access import AccessCheck
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
 from photostage.api.ratelimit import build_rate_limiter
-from photostage.api.routes import docs, jobs, models, scene, storage, tmp, web
+from photostage.api.routes import cutout, docs, jobs, models, scene, storage, tmp, web
 from photostage.config import Settings
 from photostage.services import Services, build_services, sync_capacity
 
@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         max_in_flight=sync_capacity(settings),
         access=AccessCheck(authenticate=services.keys.authenticate),
     )
-    routers = (scene.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router)
+    routers = (
+        scene.router, cutout.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router
+    )
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
