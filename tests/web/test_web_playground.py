@@ -182,3 +182,88 @@ def server_box_size(path: Path, rotation: float, scale: float, aspect_ratio: str
     canvas = geometry.canvas_size(aspect_ratio)
     box = geometry.absolute_box((obj.shape[1], obj.shape[0]), canvas, scale, (0.5, 0.5))
     return box.width, box.height
+
+
+RESULT_BOX = """async () => {
+  const image = document.querySelector('#gallery img');
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(image, 0, 0);
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let x0 = canvas.width, y0 = canvas.height, x1 = -1, y1 = -1;
+  for (let y = 0; y < canvas.height; y++) for (let x = 0; x < canvas.width; x++) {
+    const i = (y * canvas.width + x) * 4;
+    if (255 - Math.min(data[i], data[i + 1], data[i + 2]) > 40) {
+      if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; y1 = y;
+    }
+  }
+  return [x0, y0, x1 + 1, y1 + 1, canvas.width, canvas.height];
+}"""
+
+
+def opaque_product_file(tmp_path: Path) -> Path:
+    """An ordinary packshot: the product on a white backdrop with wide margins, no alpha, so the
+    whole frame is about three times the product's box."""
+    from PIL import Image
+
+    product = make_product(200, 300)
+    alpha = product[..., 3:4].astype(np.float32) / 255
+    photo = np.full((900, 800, 3), 255, np.uint8)
+    photo[300:600, 260:460] = (product[..., :3] * alpha + 255 * (1 - alpha)).round().astype(np.uint8)
+    path = tmp_path / "packshot.jpg"
+    Image.fromarray(photo).save(path, quality=95)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["transparent", "opaque"])
+def test_the_result_matches_the_preview_and_shows_on_a_laptop_screen(
+    live_server: LiveServer, tmp_path: Path, kind: str
+) -> None:
+    """The page previews the server's own cut-out (its box and mask), the product box of the
+    result is the previewed box within 2% of the canvas, and the result is on screen at 1366×800."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    product = product_file(tmp_path) if kind == "transparent" else opaque_product_file(tmp_path)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 800})
+            page.goto(live_server.url + "/")
+            page.fill("#api-key", live_server.api_key)
+            page.press("#api-key", "Tab")
+            page.set_input_files("#product-file", str(product))
+            # the first classical cut-out may compile pymatting's kernels: a bound, not a timing
+            page.wait_for_function("() => document.querySelector('#drop').dataset.cutout === 'server'", timeout=240_000)
+            status = page.locator("#cutout-status").inner_text()
+            assert ("Background removed" if kind == "opaque" else "Used as it is") in status, status
+            assert page.locator("#cutout-image").get_attribute("src", timeout=1000).startswith("data:image/png")
+            page.click(".tab[data-kind=effect]")
+            page.fill("#effect-color", "#ffffff")
+            page.uncheck("#shadow-on")
+            page.select_option("#aspect", "1:1")
+            page.fill("#scale", "0.5")
+            page.select_option("#count", "1")
+            drawn = page.evaluate("() => window.photostagePlacedBox()")
+
+            page.click("#generate")
+            page.wait_for_function(IMAGE_LOADED, timeout=120_000)
+            x0, y0, x1, y1, width, height = page.evaluate(RESULT_BOX)
+            image_box = page.locator("#gallery img").first.bounding_box()
+            page.screenshot(path=str(SCREENSHOT.with_name(f"playground-{kind}.png")))
+            # old results go as soon as a new request starts
+            emptied = page.evaluate(
+                "() => { document.querySelector('#generate').click();"
+                " return document.querySelectorAll('#gallery img').length; }"
+            )
+            page.wait_for_function(IMAGE_LOADED, timeout=120_000)
+        finally:
+            browser.close()
+    tolerance = 0.02 * width
+    assert abs(x0 - drawn["left"]) <= tolerance and abs(y0 - drawn["top"]) <= tolerance, (x0, y0, drawn)
+    assert abs(x1 - (drawn["left"] + drawn["width"])) <= tolerance, (x1, drawn)
+    assert abs(y1 - (drawn["top"] + drawn["height"])) <= tolerance, (y1, drawn)
+    assert image_box is not None and image_box["y"] >= 0 and image_box["y"] + image_box["height"] <= 800
+    assert emptied == 0

@@ -13,7 +13,10 @@ const KNOB_OFFSET = 28;
 const $ = (id) => document.getElementById(id);
 
 const state = {
-  product: null,        // {dataUri, bytes, name, trimmed: canvas, frame: [w, h], box: [x0, y0, x1, y1]}
+  // {dataUri, name, image, trimmed: canvas, frame: [w, h], box: [x0, y0, x1, y1], from: "browser" | "server"}:
+  // "browser" trims transparency only; "server" is the server's own cut-out (POST /v1/cutout/preview)
+  product: null,
+  previewSeq: 0,        // the latest cut-out preview asked for; older answers are ignored
   rotated: null,        // {rotation, canvas, box} cache of the trimmed product rotated clockwise
   template: null,       // {dataUri, bytes, size: [w, h]}
   kind: "prompt",
@@ -55,22 +58,37 @@ function originalBox(box, frame, canvas) {
   return { left: cx - width / 2, top: cy - height / 2, width, height };
 }
 
+const MIN_ROOM = 0.01;  // geometry.MIN_ROOM
+
+// CSS-like padding, one to four values in % or px (contract.request.parse_padding):
+// [top, right, bottom, left] as [number, unit] pairs, or null when the text is not one.
 function parsePadding(text) {
-  const match = /^\s*(\d+(?:\.\d+)?)%\s*(?:\s(\d+(?:\.\d+)?)%\s*)?$/.exec(text);
-  if (!match) return null;
-  const vertical = Number(match[1]) / 100;
-  const horizontal = match[2] !== undefined ? Number(match[2]) / 100 : vertical;
-  return vertical < 0.5 && horizontal < 0.5 ? [vertical, horizontal] : null;
+  const parts = text.trim().split(/\s+/);
+  if (parts.length < 1 || parts.length > 4) return null;
+  const sides = [];
+  for (const part of parts) {
+    const match = /^(\d+(?:\.\d+)?)(%|px)$/.exec(part);
+    if (!match || (match[2] === "%" && Number(match[1]) > 50)) return null;
+    sides.push([Number(match[1]), match[2]]);
+  }
+  const [a, b = a, c = a, d = b] = sides;
+  return [a, b, c, d];
 }
 
-function paddingBox(objectSize, canvas, margins) {
+function paddingBox(objectSize, canvas, sides) {
   const [ow, oh] = objectSize;
-  const innerW = canvas[0] * (1 - 2 * margins[1]);
-  const innerH = canvas[1] * (1 - 2 * margins[0]);
-  const factor = Math.min(innerW / ow, innerH / oh);
+  const [cw, ch] = canvas;
+  const fraction = ([number, unit], extent) => (unit === "%" ? number / 100 : number / extent);
+  const [top, right, bottom, left] = [fraction(sides[0], ch), fraction(sides[1], cw), fraction(sides[2], ch),
+    fraction(sides[3], cw)];
+  const roomW = 1 - left - right;
+  const roomH = 1 - top - bottom;
+  const centreX = roomW >= MIN_ROOM ? cw * (left + roomW / 2) : cw * (left + (1 - right)) / 2;
+  const centreY = roomH >= MIN_ROOM ? ch * (top + roomH / 2) : ch * (top + (1 - bottom)) / 2;
+  const factor = Math.min(cw * Math.max(roomW, MIN_ROOM) / ow, ch * Math.max(roomH, MIN_ROOM) / oh);
   const width = ow * factor;
   const height = oh * factor;
-  return { left: (canvas[0] - width) / 2, top: (canvas[1] - height) / 2, width, height };
+  return { left: centreX - width / 2, top: centreY - height / 2, width, height };
 }
 
 // Bounding box [x0, y0, x1, y1) of alpha > 0, like cutout.base.alpha_box.
@@ -103,11 +121,29 @@ function offscreen(width, height) {
 function trimProduct(image) {
   const full = offscreen(image.naturalWidth, image.naturalHeight);
   full.getContext("2d").drawImage(image, 0, 0);
-  const box = alphaBox(full);
+  return cropToBox(image, alphaBox(full), null);
+}
+
+// The image cropped to ``box`` (input pixels) at work size; with a mask (the server's alpha, any
+// size), the mask becomes the alpha, so what is drawn is what the server will place.
+function cropToBox(image, box, mask) {
   const [x0, y0, x1, y1] = box;
   const shrink = Math.min(1, WORK_MAX_SIDE / Math.max(x1 - x0, y1 - y0));
   const trimmed = offscreen(Math.round((x1 - x0) * shrink), Math.round((y1 - y0) * shrink));
-  trimmed.getContext("2d").drawImage(full, x0, y0, x1 - x0, y1 - y0, 0, 0, trimmed.width, trimmed.height);
+  const ctx = trimmed.getContext("2d");
+  ctx.drawImage(image, x0, y0, x1 - x0, y1 - y0, 0, 0, trimmed.width, trimmed.height);
+  if (mask) {
+    const sx = mask.naturalWidth / image.naturalWidth;
+    const sy = mask.naturalHeight / image.naturalHeight;
+    const alpha = offscreen(trimmed.width, trimmed.height);
+    const actx = alpha.getContext("2d");
+    actx.imageSmoothingQuality = "high";
+    actx.drawImage(mask, x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy, 0, 0, trimmed.width, trimmed.height);
+    const pixels = ctx.getImageData(0, 0, trimmed.width, trimmed.height);
+    const grey = actx.getImageData(0, 0, trimmed.width, trimmed.height).data;
+    for (let i = 3; i < pixels.data.length; i += 4) pixels.data[i] = Math.min(pixels.data[i], grey[i - 3]);
+    ctx.putImageData(pixels, 0, 0);
+  }
   return { trimmed, frame: [image.naturalWidth, image.naturalHeight], box };
 }
 
@@ -160,7 +196,7 @@ function placedProduct() {
   if (mode === "original") {
     return { box: originalBox(state.product.box, state.product.frame, canvas), source: trimmed, crop };
   }
-  const margins = parsePadding($("padding").value) || [0, 0];
+  const margins = parsePadding($("padding").value) || [[0, "%"], [0, "%"], [0, "%"], [0, "%"]];
   return { box: paddingBox([bx1 - bx0, by1 - by0], canvas, margins), source: trimmed, crop };
 }
 
@@ -169,8 +205,13 @@ function round(value, digits) {
   return Math.round(value * factor) / factor;
 }
 
+function removalOff() {
+  return !$("remove-bg").checked;
+}
+
 function buildObject() {
   const object = { image_url: state.product ? state.product.dataUri : "" };
+  if (removalOff()) object.remove_background = false;
   const mode = placement();
   if (mode === "absolute") {
     object.scale = round(state.scale, 4);
@@ -202,7 +243,9 @@ function buildPrompt() {
 }
 
 function buildScene() {
-  const common = { model: $("model").value, seed: optionalInt("seed") };
+  const common = {
+    model: $("model").value, seed: optionalInt("seed"), shadow: $("shadow-on").checked ? undefined : { enabled: false },
+  };
   if (state.kind === "prompt") {
     return {
       prompt: buildPrompt(),
@@ -290,7 +333,8 @@ function fitCanvas() {
   const [cw, ch] = sceneCanvas();
   const stage = $("stage");
   const maxW = stage.clientWidth - 32;
-  const maxH = Math.max(280, Math.min(window.innerHeight * 0.62, 720));
+  const share = $("stage-panel").classList.contains("has-results") ? 0.36 : 0.62;
+  const maxH = Math.max(220, Math.min(window.innerHeight * share, 720));
   view.scale = Math.min(maxW / cw, maxH / ch);
   view.width = Math.round(cw * view.scale);
   view.height = Math.round(ch * view.scale);
@@ -538,15 +582,63 @@ async function useProduct(file) {
   try {
     const dataUri = await readFile(file);
     const image = await loadImage(dataUri);
-    state.product = { dataUri, name: file.name, ...trimProduct(image) };
+    state.product = { dataUri, name: file.name, image, from: "browser", ...trimProduct(image) };
     state.rotated = null;
     state.position = { x: 0.5, y: 0.5 };
     $("drop-text").textContent = `${file.name} · ${image.naturalWidth}×${image.naturalHeight}`;
     $("drop").classList.add("filled");
     hideError();
+    clearResults();
     refresh();
+    await previewCutout();
   } catch (error) {
     showError({ error_message: `Could not read ${file.name}: ${error.message}` });
+  }
+}
+
+function setCutoutStatus(text, from) {
+  $("cutout").classList.remove("hidden");
+  $("cutout-status").textContent = text;
+  $("drop").dataset.cutout = from;
+  if (state.product) $("cutout-image").src = state.product.trimmed.toDataURL("image/png");
+}
+
+// Ask the server what it will cut out (the same steps as a scene request), show that mask, and
+// place that box: an opaque photo's product is usually much smaller than its frame.
+async function previewCutout() {
+  const product = state.product;
+  if (!product) return;
+  const seq = ++state.previewSeq;
+  if (!apiKey()) {
+    setCutoutStatus("Enter the API key to preview the server's cut-out.", "browser");
+    return;
+  }
+  setCutoutStatus("Cutting out…", "pending");
+  const body = { image_url: product.dataUri };
+  if (removalOff()) body.remove_background = false;
+  try {
+    const response = await fetch("/v1/cutout/preview", { method: "POST", headers: headers(), body: JSON.stringify(body) });
+    const answer = await readBody(response);
+    if (seq !== state.previewSeq || product !== state.product) return;
+    if (!response.ok) {
+      setCutoutStatus("The server could not cut this product out; see the message.", "error");
+      showError(answer, { preview: true, status: response.status });
+      return;
+    }
+    const data = answer.data;
+    const mask = await loadImage(data.mask);
+    if (seq !== state.previewSeq || product !== state.product) return;
+    Object.assign(product, cropToBox(product.image, data.box, mask), { from: "server" });
+    state.rotated = null;
+    const [x0, y0, x1, y1] = data.box;
+    const size = `${x1 - x0}×${y1 - y0} px of ${data.width}×${data.height}`;
+    setCutoutStatus(data.removed ? `Background removed (${data.engine}): the product is ${size}.`
+      : removalOff() ? `Removal off: the whole photo is the product (${size}).`
+        : `Used as it is (it has transparency): ${size}.`, "server");
+    hideError();
+    refresh();
+  } catch (error) {
+    if (seq === state.previewSeq) setCutoutStatus(`Cut-out preview failed: ${error.message}`, "error");
   }
 }
 
@@ -661,7 +753,7 @@ function validate(request) {
   if (!apiKey()) details["API key"] = ["enter an API key (Authorization: Bearer …)"];
   if (!request.object.image_url) details["object.image_url"] = ["choose a product image"];
   if (request.object.placement_type === "padding" && !parsePadding(request.object.padding)) {
-    details["object.padding"] = ['use "N%" or "V% H%", each under 50%'];
+    details["object.padding"] = ['one to four margins in % (at most 50%) or px, e.g. "10%", "5% 25%", "40px"'];
   }
   if (request.scene.template_url === "") details["scene.template_url"] = ["upload a template or give its URL"];
   return Object.keys(details).length ? { error_message: "Some settings need attention.", error_details: details } : null;
@@ -676,6 +768,7 @@ async function generate() {
     return;
   }
   hideError();
+  clearResults();
   setBusy(true);
   try {
     const data = await runAsync(request);
@@ -710,7 +803,7 @@ function hideError() {
   $("error").replaceChildren();
 }
 
-function showError(body) {
+function showError(body, context = {}) {
   const box = $("error");
   const title = document.createElement("strong");
   const code = body.error_code ? ` (${body.error_type || "error"} ${body.error_code})` : "";
@@ -730,8 +823,14 @@ function showError(body) {
     }
     children.push(list);
   }
+  if (context.preview && context.status === 422 && !removalOff()) {
+    const hint = document.createElement("p");
+    hint.textContent = "Untick “Remove the background” to use the photo as it is, or use a PNG with transparency.";
+    children.push(hint);
+  }
   box.replaceChildren(...children);
   box.classList.remove("hidden");
+  box.scrollIntoView({ block: "nearest" });
 }
 
 function resultCard(output, index) {
@@ -763,9 +862,22 @@ function resultCard(output, index) {
   return card;
 }
 
+function clearResults() {
+  $("gallery").replaceChildren();
+  $("stage-panel").classList.remove("has-results");
+  fitCanvas();
+  draw();
+}
+
+// Results replace the last ones; the canvas shrinks so they fit beside it on a laptop screen
+// (1366×800), and the page scrolls to them.
 function showResults(data) {
   const outputs = (data && data.output) || [];
   $("gallery").replaceChildren(...outputs.map(resultCard));
+  $("stage-panel").classList.toggle("has-results", outputs.length > 0);
+  fitCanvas();
+  draw();
+  $("gallery").scrollIntoView({ block: "nearest" });
 }
 
 // ----------------------------------------------------------------------------- wiring
@@ -831,6 +943,14 @@ function wireKey() {
   input.addEventListener("change", () => {
     localStorage.setItem(KEY_STORAGE, apiKey());
     loadModels();
+    if (state.product && state.product.from !== "server") previewCutout();
+  });
+  $("remove-bg").addEventListener("change", () => {
+    if (!state.product) return;
+    Object.assign(state.product, trimProduct(state.product.image), { from: "browser" });
+    state.rotated = null;
+    clearResults();
+    previewCutout();
   });
 }
 
