@@ -48,7 +48,7 @@ class Benchmark:
 
 KNOWN = (
     Benchmark("codecs.py", "Codecs: encode/decode ms per 1024² image, file sizes"),
-    Benchmark("studio.py", "Studio backdrops: ms per background against a blur floor"),
+    Benchmark("studio.py", "Studio scenes: ms per image against the engine's own last step (to_canvas)"),
     Benchmark("cutout.py", "Cut-out: classical engine ms against a decode+resize floor, IoU"),
     Benchmark("pipeline.py", "Scene pipeline: per-output ms against a decode+blend+encode floor"),
     Benchmark("throughput.py", "Async jobs on Celery workers: outputs/s against the sync floor, no job lost"),

@@ -62,7 +62,7 @@ SUITE: dict[str, Expect] = {
     "in the snow, winter": Expect(surface=("snow",), palette="cool", not_props=("pine",)),
     "in shallow water with ripples": Expect(surface=("water",)),
     "christmas gift wrap with red ribbon": Expect(props=("gifts", "pine", "ornaments"), palette="red"),
-    "christmas theme, festive, cosy": Expect(props=("pine", "ornaments"), palette="red"),
+    "christmas theme, festive, cosy": Expect(props=("pine", "ornaments"), palette="green"),
     "autumn vibes with fallen leaves": Expect(props=("leaves",), lighting=("golden_hour",), palette="warm"),
     "spring flowers, fresh and light": Expect(props=("flowers",), palette="pastel"),
     "halloween pumpkins, spooky": Expect(props=("pumpkins",), lighting=("low_key",)),

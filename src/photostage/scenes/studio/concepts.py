@@ -49,6 +49,7 @@ class Concept:
     moods: tuple[str, ...] = ()
     overlays: tuple[str, ...] = ()
     colours: tuple[RGB, ...] = ()
+    wall_colour: RGB | None = None  # the backdrop's colour, when the setting has one of its own
     slot: str = "setting"  # concepts of one slot compete (one setting, one season, one light)
     yields_to: tuple[str, ...] = ()  # slots whose concepts override this one (a studio look vs a kitchen)
 
@@ -218,6 +219,7 @@ CONCEPTS: tuple[Concept, ...] = (
         overlays=("bokeh",),
         moods=("warm",),
         colours=((150, 28, 36), (36, 88, 56)),
+        wall_colour=(58, 84, 64),  # a deep fir green behind warm lights
         slot="season",
     ),
     Concept(

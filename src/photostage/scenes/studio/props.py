@@ -477,11 +477,18 @@ def draw_props(image: np.ndarray, stage: Stage, props: tuple[str, ...], rng: np.
     return image
 
 
+_GIFT_COLOURS: tuple[tuple[RGB, RGB], ...] = (
+    ((176, 32, 44), (222, 186, 96)),  # red with a gold ribbon
+    ((36, 88, 56), (200, 40, 48)),  # green with red
+    ((236, 232, 224), (176, 32, 44)),  # white with red
+    ((212, 172, 80), (120, 24, 36)),  # gold with burgundy
+)
+
+
 def _gift_colours(stage: Stage, number: int) -> tuple[RGB, RGB]:
-    first, second = stage.accents
-    if colours.chroma(first) < 0.15:
-        first, second = (176, 32, 44), (212, 172, 80)
-    return (first, second) if number == 0 else (colours.lighten(second, -0.05), colours.lighten(first, 0.1))
+    """Wrapping paper and ribbon: festive pairs, a different one for each box."""
+    start = 0 if colours.chroma(stage.accents[0]) < 0.25 else int(colours.to_hls(stage.accents[0])[0] * 4)
+    return _GIFT_COLOURS[(start + number) % len(_GIFT_COLOURS)]
 
 
 def _gift_top(canvas: _Canvas, stage: Stage, rng: np.random.Generator, x: float, number: int) -> None:

@@ -70,7 +70,7 @@ def merge(terms: PromptTerms, reading: ConceptReading, avoided: frozenset[Fact] 
     """``terms`` with what the concepts add where the words left it open."""
     said_families = {family for family, _ in terms.facts}
     facts: list[Fact] = list(terms.facts)
-    surface, wall, palette = terms.surface, terms.wall, terms.colours
+    surface, wall, palette, wall_colour = terms.surface, terms.wall, terms.colours, terms.wall_colour
     # surface concepts ("on a silk scarf") speak for the surface before settings do
     ordered = sorted(reading.concepts, key=lambda concept: concept.slot != "surface")
     for concept in ordered:
@@ -89,11 +89,14 @@ def merge(terms: PromptTerms, reading: ConceptReading, avoided: frozenset[Fact] 
             wall = concept.wall
         if not palette and concept.colours:
             palette = concept.colours
+        if wall_colour is None and concept.wall_colour is not None:
+            wall_colour = concept.wall_colour
     return dataclasses.replace(
         terms,
         facts=tuple(facts),
         avoided=terms.avoided | avoided,
         surface=surface,
         wall=wall,
+        wall_colour=wall_colour,
         colours=palette,
     )
