@@ -14,8 +14,8 @@ from photostage.scenes.base import SceneSpec
 from photostage.scenes.diffusion import canvas
 from photostage.scenes.diffusion.engine import DiffusionEngine, strength_for, torch_seed
 from photostage.scenes.diffusion.options import DiffusionOptions, parse_options
-from photostage.scenes.diffusion.pipeline import effective_steps, is_diffusers_directory, weights_variant
-from photostage.scenes.diffusion.prompts import colour_words, scene_negative_prompt, scene_prompt
+from photostage.scenes.diffusion.pipeline import is_diffusers_directory, schedule_steps, steps_run, weights_variant
+from photostage.scenes.diffusion.prompts import assemble, colour_words, scene_negative_prompt, scene_prompt
 
 
 def test_options_default_and_parse() -> None:
@@ -42,9 +42,14 @@ def test_strength_by_scene_kind() -> None:
     assert strength_for(SceneSpec(kind="template", template_mode="adjust"), options) == 0.35
 
 
-def test_effective_steps_never_below_one_denoising_step() -> None:
-    assert effective_steps(30, 0.9) == 30
-    assert effective_steps(2, 0.35) == 3  # int(3 × 0.35) = 1
+@pytest.mark.parametrize(("steps", "strength"), [(30, 0.9), (2, 0.35), (30, 1.0), (25, 0.75), (1, 0.01), (50, 0.99)])
+@pytest.mark.parametrize("flow_matching", [False, True])
+def test_schedule_runs_exactly_the_steps_asked(steps: int, strength: float, flow_matching: bool) -> None:
+    """diffusers runs int(n × strength) of a schedule of n (FLUX: n − int(n − n × strength)): the
+    schedule is lengthened to match."""
+    n = schedule_steps(steps, strength, flow_matching)
+    assert steps_run(n, strength, flow_matching) == steps
+    assert steps_run(n - 1, strength, flow_matching) < steps  # the shortest such schedule
 
 
 def test_torch_seed_depends_on_seed_and_index() -> None:
@@ -114,14 +119,44 @@ def test_neutral_backdrop_is_a_gentle_ramp() -> None:
     assert backdrop[0, 0, 0] > backdrop[-1, 0, 0]
 
 
+def words(text: str) -> int:
+    """A stand-in tokenizer: one token per word or comma."""
+    return len(text.replace(",", " , ").split())
+
+
 def test_prompts_put_request_words_first_and_name_the_colour() -> None:
     options = DiffusionOptions(prompt_suffix="studio photo", negative_prompt="text")
     scene = SceneSpec(kind="prompt", prompt="marble table ", negative_prompt="people", color=(0, 128, 0))
-    prompt = scene_prompt(scene, options)
-    assert prompt.startswith("marble table, ") and prompt.endswith(", studio photo")
-    assert colour_words((0, 128, 0)) in prompt  # a colour name, not a hex code
-    assert scene_negative_prompt(scene, options) == "people, text"
-    assert scene_prompt(SceneSpec(kind="template"), options) == "studio photo"
+    prompt = scene_prompt(scene, options, words, 75)
+    assert prompt.text.startswith("marble table, ") and prompt.text.endswith(", studio photo")
+    assert colour_words((0, 128, 0)) in prompt.text  # a colour name, not a hex code
+    assert not prompt.dropped and not prompt.truncated and prompt.tokens == words(prompt.text)
+    assert scene_negative_prompt(scene, options, words, 75).text == "people, text"
+    assert scene_prompt(SceneSpec(kind="template"), options, words, 75).text == "studio photo"
+
+
+def test_long_prompt_keeps_colour_words_and_drops_style_phrases_that_do_not_fit() -> None:
+    """The old order lost the colour: 70 words of prompt left no room in CLIP's 75 tokens."""
+    options = DiffusionOptions(prompt_suffix="professional product photography, photorealistic, soft light")
+    long_prompt = " ".join(f"word{i}" for i in range(70))
+    scene = SceneSpec(kind="prompt", prompt=long_prompt, color=(0, 128, 0))
+    prompt = scene_prompt(scene, options, words, 75)
+    colour = colour_words((0, 128, 0))
+    assert colour is not None and colour in prompt.text
+    assert prompt.tokens <= 75 and not prompt.truncated
+    assert prompt.text.startswith("word0 word1")  # the request's words stay first
+    assert "photorealistic" in prompt.dropped or "professional product photography" in prompt.dropped
+    # Too long even alone: the request's words are cut from their end, the colour still kept.
+    very_long = SceneSpec(kind="prompt", prompt=" ".join(f"w{i}" for i in range(200)), color=(0, 128, 0))
+    cut = scene_prompt(very_long, options, words, 75)
+    assert cut.truncated and cut.tokens <= 75 and cut.text.endswith(colour)
+    assert cut.dropped == ("professional product photography", "photorealistic", "soft light")
+
+
+def test_assemble_keeps_optional_phrases_in_order_while_they_fit() -> None:
+    assembled = assemble("a b", [], ["c d", "e f g h", "i"], words, 7)
+    assert assembled.text == "a b, c d, i" and assembled.dropped == ("e f g h",)
+    assert assemble(None, [], [], words, 6).text == ""
 
 
 def test_available_false_for_missing_or_invalid_directories(tmp_path: Path) -> None:
@@ -138,11 +173,24 @@ def test_available_false_for_missing_or_invalid_directories(tmp_path: Path) -> N
     assert not DiffusionEngine(file_path).available()
 
 
-def test_weights_variant_detects_fp16_only_directories(tmp_path: Path) -> None:
-    unet = tmp_path / "unet"
-    unet.mkdir()
-    assert weights_variant(tmp_path) is None
-    (unet / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"")
-    assert weights_variant(tmp_path) == "fp16"
-    (unet / "diffusion_pytorch_model.safetensors").write_bytes(b"")
-    assert weights_variant(tmp_path) is None
+def test_weights_variant_looks_at_every_component(tmp_path: Path) -> None:
+    index = {"_class_name": "StableDiffusionInpaintPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+             "vae": ["diffusers", "AutoencoderKL"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "scheduler": ["diffusers", "DDIMScheduler"]}
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    for name in ("unet", "vae", "text_encoder", "scheduler"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    (tmp_path / "text_encoder" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    assert weights_variant(tmp_path, "float16") is None
+    # The VAE exists only in fp16 (the old check looked at unet/ only and missed it).
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    (tmp_path / "vae" / "diffusion_pytorch_model.fp16.safetensors").write_bytes(b"")
+    assert weights_variant(tmp_path, "float32") == "fp16"
+    # Every component has both: the variant is read only when the weights run in half precision.
+    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+    (tmp_path / "unet" / "diffusion_pytorch_model.fp16-00001-of-00002.safetensors").write_bytes(b"")
+    (tmp_path / "text_encoder" / "model.fp16.safetensors").write_bytes(b"")
+    assert weights_variant(tmp_path, "float16") == "fp16"
+    assert weights_variant(tmp_path, "float32") is None

@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: the engine loads with local_files_only
 
-from photostage.contract.errors import SCENE_FAILED, PhotostageError  # noqa: E402
+from photostage.contract.errors import MODEL_UNAVAILABLE, SCENE_FAILED, PhotostageError  # noqa: E402
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec, ShadowSpec  # noqa: E402
 from photostage.scenes.diffusion.engine import DiffusionEngine  # noqa: E402
 from photostage.scenes.diffusion.tiny import write_tiny_pipeline, write_tokenizer_files  # noqa: E402
@@ -138,7 +138,7 @@ def test_text_to_image_checkpoint_is_adapted_to_inpainting(tmp_path: Path, token
     assert rendered.background.shape == (SIDE, SIDE, 4)
 
 
-def test_unloadable_weights_are_available_but_fail_the_scene(tmp_path: Path) -> None:
+def test_unloadable_weights_fail_the_scene_then_are_reported_unavailable(tmp_path: Path) -> None:
     (tmp_path / "model_index.json").write_text(json.dumps({
         "_class_name": "StableDiffusionInpaintPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
     }))
@@ -146,6 +146,8 @@ def test_unloadable_weights_are_available_but_fail_the_scene(tmp_path: Path) -> 
     assert broken.available()  # the directory looks right; only loading can tell
     with pytest.raises(PhotostageError) as caught:
         broken.render(job(prompt_scene()))
-    assert caught.value.kind == SCENE_FAILED
+    assert caught.value.kind == MODEL_UNAVAILABLE and caught.value.status == 422
     assert "could not be loaded" in caught.value.details["scene.model"][0]
     assert str(tmp_path) not in caught.value.details["scene.model"][0]  # no server paths in responses
+    assert not broken.available()  # from then on the model is reported unavailable, with the reason
+    assert "failed to load" in (broken.unavailable_reason() or "")

@@ -67,6 +67,12 @@ CUTOUT_FAILED = ErrorKind("3020", "image", 422, "The product could not be cut ou
 MODEL_UNAVAILABLE = ErrorKind("4001", "scene", 422, "The requested model is not available on this server.")
 SCENE_FAILED = ErrorKind("4002", "scene", 500, "The scene could not be rendered.")
 RENDER_FAILED = ErrorKind("4003", "scene", 422, "The scene engine could not render this request.")
+SCENE_OUT_OF_MEMORY = ErrorKind(
+    "4004", "scene", 503, "The GPU ran out of memory for this scene. Retry later, or ask for fewer images."
+)
+SCENE_UNFAITHFUL = ErrorKind(
+    "4005", "scene", 422, "The generated scene did not keep clear of the product's outline."
+)
 STORAGE_NOT_FOUND = ErrorKind("5001", "storage", 404, "No storage with that name.")
 STORAGE_BAD_PATH = ErrorKind("5002", "storage", 422, "The storage path is not allowed.")
 STORAGE_OBJECT_MISSING = ErrorKind("5003", "storage", 404, "No object at that storage path.")

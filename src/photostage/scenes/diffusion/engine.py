@@ -1,18 +1,27 @@
 """`diffusion`: photoreal scenes painted by a local diffusers inpainting pipeline around the product.
 
-The model outpaints: its mask is the inverse of the (slightly grown) product, so it paints only
-the scene around the product it sees in the init image. Prompt scenes start from the studio
-engine's render of the same prompt (or a neutral backdrop), template scenes from the template
-fitted to the canvas (``transform`` repaints ~75 % of it, ``adjust`` ~35 %). Afterwards the
-product area is filled from the surrounding scene (the background holds no product), the studio's
-shadows are topped up where the model painted none, and the pipeline composites the original
-product back on top: the model's rendition of the product is never shown.
+The model outpaints: its mask is the inverse of the product grown by a protected band, so it
+paints only the scene around the product it sees in the init image. Prompt scenes start from the
+studio engine's render of the same prompt (or a neutral backdrop), template scenes from the
+template fitted to the canvas, restyled by img2img where the weights allow (``transform``
+repaints ~75 % of it, ``adjust`` ~35 %). Afterwards the product area is filled from the
+surrounding scene (the background holds no product), the studio's shadows are topped up where
+the model painted none, and the pipeline composites the original product back on top: the
+model's rendition of the product is never shown.
 
 Recipe for a batch of jobs:
     1. effect scenes and locked templates → the builtin engine (nothing to generate)
-    2. per job: options, render size, product masks, studio staging, init image, prompts
-    3. per group of jobs sharing size and settings: one pipeline call, one generator per image
-    4. per image: fill the product hole, upscale to the canvas, top up shadows → RenderedScene
+    2. the loaded pipeline (503 while it loads in the background)
+    3. per job: options, render size, protected band, studio staging, init image, prompts in budget
+    4. per group of jobs sharing size and settings: a place in the device's queue (503 when full),
+       one pipeline call per batch the memory plan allows, one generator per image
+    5. per image: the outline check (one retry with a wider band, then 422), fill the product
+       hole, upscale to the canvas, top up shadows → RenderedScene
+
+Failures a client meets are mapped here: busy device, weights still loading and out of memory →
+503 with Retry-After; NaN output that a float32 decode did not cure → 422 saying what to try;
+weights that fail to load → 422 (the model is unavailable, and is reported so from then on); a
+deadline or a client that left → whatever the caller's stop raises.
 """
 
 from __future__ import annotations
@@ -24,32 +33,51 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from photostage.contract.errors import SCENE_FAILED, PhotostageError
+from photostage.contract.errors import (
+    MODEL_UNAVAILABLE,
+    OVERLOADED,
+    RENDER_FAILED,
+    SCENE_FAILED,
+    SCENE_OUT_OF_MEMORY,
+    SCENE_UNFAITHFUL,
+    PhotostageError,
+)
 from photostage.imaging import shadows
 from photostage.scenes.base import RenderedScene, RenderJob, SceneSpec
-from photostage.scenes.diffusion import canvas
+from photostage.scenes.diffusion import canvas, outline
+from photostage.scenes.diffusion.admission import DeviceAdmission, DeviceBusy
 from photostage.scenes.diffusion.options import DiffusionOptions, parse_options
 from photostage.scenes.diffusion.pipeline import (
     CallSettings,
     Generated,
     Generation,
     LoadedPipeline,
+    NonFiniteOutput,
+    OutOfDeviceMemory,
     PipelineLoader,
+    Runtime,
+    StopCheck,
+    WeightsLoading,
+    WeightsSource,
     dependencies_importable,
-    is_diffusers_directory,
 )
-from photostage.scenes.diffusion.prompts import scene_negative_prompt, scene_prompt
+from photostage.scenes.diffusion.prompts import AssembledPrompt, scene_negative_prompt, scene_prompt
 from photostage.scenes.diffusion.staging import Staging, scaled_job, stage
 from photostage.scenes.effect import BuiltinEngine
 
 logger = logging.getLogger(__name__)
 
 _SEED_MASK = (1 << 64) - 1
+FILL_MARGIN = 2  # px around the product (at render size) replaced by the scene continued under it
+LOADING_RETRY_AFTER_S = 15
+OOM_RETRY_AFTER_S = 30
+CANNY_LOW, CANNY_HIGH = 100, 200
 
 
-def torch_seed(seed: int, index: int) -> int:
-    """The generator seed of one output image: same (seed, index), same image."""
-    state = np.random.SeedSequence([seed & _SEED_MASK, index & _SEED_MASK]).generate_state(1, np.uint64)
+def torch_seed(seed: int, index: int, attempt: int = 0) -> int:
+    """The generator seed of one output image: same (seed, index, attempt), same image."""
+    entropy = [seed & _SEED_MASK, index & _SEED_MASK] + ([attempt] if attempt else [])
+    state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)
     return int(state[0]) & ((1 << 63) - 1)
 
 
@@ -64,6 +92,20 @@ def strength_for(scene: SceneSpec, options: DiffusionOptions) -> float:
 
 
 @dataclass(frozen=True)
+class RenderControl:
+    """How a caller steers a render from outside.
+
+    ``stop`` is called between denoising steps and while waiting for the device; it raises to
+    abandon the render (the request's deadline passed, its client left, its job was cancelled).
+    ``may_queue``: wait for the device however long its queue (async jobs, already bounded by the
+    job queue) instead of being refused with 503 when the queue is full (synchronous requests).
+    """
+
+    stop: StopCheck | None = None
+    may_queue: bool = False
+
+
+@dataclass(frozen=True)
 class PreparedImage:
     """One job made ready for the model, and what finishing its output needs."""
 
@@ -71,45 +113,112 @@ class PreparedImage:
     options: DiffusionOptions
     settings: CallSettings
     generation: Generation
-    hole: np.ndarray  # (render_h, render_w) uint8: 255 on the (grown) product
+    product_rgba: np.ndarray  # (render_h, render_w, 4) the product layer at render size
+    band: int  # protected band around the product, px at render size
     staging: Staging
+    prompt: AssembledPrompt
+    negative: AssembledPrompt
+    attempt: int = 0
 
     @property
     def batch_key(self) -> tuple[CallSettings, int]:
         return self.settings, self.options.max_batch
 
 
+@dataclass(frozen=True)
+class DiffusionSettings:
+    """The engine's own configuration (from ``engines.diffusion_*`` settings)."""
+
+    path: Path
+    config: Path | None = None  # configs + tokenizers for a single-file checkpoint
+    runtime: Runtime = Runtime()
+    max_waiting: int = 4  # calls that may wait for the device; more are refused with 503
+
+
 class DiffusionEngine:
-    """Scenes from a local diffusers inpainting pipeline (SD 1.5 / SD 2 / SDXL inpainting)."""
+    """Scenes from a local diffusers inpainting pipeline (SD 1.5 / 2, SDXL, FLUX.1 Fill)."""
 
     name = "diffusion"
 
-    def __init__(self, path: Path, device: str = "auto") -> None:
-        self.path = Path(path)
-        self.device = device
-        self._loader = PipelineLoader(self.path, device)
+    def __init__(
+        self, path: Path, device: str = "auto", *, settings: DiffusionSettings | None = None,
+        loader: PipelineLoader | None = None, admission: DeviceAdmission | None = None,
+    ) -> None:
+        if settings is None:
+            settings = DiffusionSettings(path=Path(path), runtime=Runtime(device=device))
+        self.settings = settings
+        self.path = settings.path
+        self.device = settings.runtime.device
+        self.source = WeightsSource(settings.path, settings.config)
+        self._loader = loader or PipelineLoader(self.source, settings.runtime)
+        self.admission = admission or DeviceAdmission(slots=1, max_waiting=settings.max_waiting)
         self._dependencies: bool | None = None
 
-    def available(self) -> bool:
-        """True when torch and diffusers import and ``path`` is a diffusers-format directory."""
+    # ------------------------------------------------------------------------- availability
+    def unavailable_reason(self) -> str | None:
+        """Why the engine cannot serve here, in words an operator can act on; None when it can."""
         try:
             if self._dependencies is None:
                 self._dependencies = dependencies_importable()
-            return self._dependencies and is_diffusers_directory(self.path)
-        except Exception:  # available() answers, it never raises
+            if not self._dependencies:
+                return "torch and diffusers are not installed (pip install photostage[diffusion])"
+            problem = self.source.problem()
+            if problem is not None:
+                return problem
+        except Exception:  # unavailable_reason() answers, it never raises
             logger.exception("diffusion engine availability check failed")
-            return False
+            return "the availability check failed (see the server log)"
+        if self._loader.error is not None:
+            return f"the weights failed to load ({type(self._loader.error).__name__}: {self._loader.error})"
+        return None
+
+    def available(self) -> bool:
+        """True when torch and diffusers import, the weights look loadable and did not fail to load."""
+        return self.unavailable_reason() is None
 
     @property
     def loaded(self) -> bool:
-        """Whether the pipeline is in memory (it is loaded once, on the first render)."""
-        return self._loader.loaded
+        """Whether the pipeline is in memory."""
+        return self._loader.loaded is not None
 
-    def render(self, job: RenderJob) -> RenderedScene:
-        return self.render_batch([job])[0]
+    def status(self) -> dict[str, object]:
+        """Device honesty for ``/v1/models`` and ``doctor``: where the weights run (or would), in
+        what number format, how much memory, whether they are loaded, and any warning."""
+        state: dict[str, object] = {"device_requested": self.device, "weights": self._loader.state}
+        loaded = self._loader.loaded
+        if loaded is not None:
+            state.update(loaded.status())
+            if loaded.device.warning:
+                state["warning"] = loaded.device.warning
+            queue = self.admission.state()
+            state.update({"running": queue.running, "waiting": queue.waiting, "max_waiting": queue.max_waiting})
+        else:
+            state.update(_device_preview(self.device))
+        if self._loader.state == "loading":
+            state["loading_s"] = round(self._loader.loading_seconds(), 1)
+        reason = self.unavailable_reason()
+        if reason is not None:
+            state["reason"] = reason
+        return state
 
-    def render_batch(self, jobs: list[RenderJob]) -> list[RenderedScene]:
+    def start_loading(self) -> None:
+        """Load the weights in the background now (at server start), so no request waits for them."""
+        if self.available():
+            self._loader.start()
+
+    def warm(self) -> LoadedPipeline:
+        """Load the weights now, in this thread (``doctor --warm``), and return them."""
+        self._loader.start()
+        self._loader.wait()
+        return self._pipeline()
+
+    # ---------------------------------------------------------------------------- rendering
+    def render(self, job: RenderJob, control: RenderControl | None = None) -> RenderedScene:
+        return self.render_batch([job], control)[0]
+
+    def render_batch(self, jobs: list[RenderJob], control: RenderControl | None = None) -> list[RenderedScene]:
         """Render several jobs, generating those that share size and settings in one pipeline call."""
+        control = control or RenderControl()
         results: dict[int, RenderedScene] = {}
         pending: list[tuple[int, PreparedImage]] = []
         for position, job in enumerate(jobs):
@@ -118,33 +227,66 @@ class DiffusionEngine:
             else:
                 pending.append((position, self._prepare(job)))
         for batch in _batches(pending):
-            prepared = [item for _, item in batch]
-            generated = self._generate(prepared)
-            outputs = zip(batch, generated.images, generated.flagged, strict=True)
-            for (position, item), image, flagged in outputs:
-                results[position] = _finish(item, image, flagged, self._pipeline().class_name)
+            for (position, _), rendered in zip(batch, self._render_group([item for _, item in batch], control),
+                                               strict=True):
+                results[position] = rendered
         return [results[position] for position in range(len(jobs))]
+
+    def _render_group(self, prepared: list[PreparedImage], control: RenderControl) -> list[RenderedScene]:
+        """One group sharing call settings: generate, check outlines, retry flagged images once."""
+        prepared = list(prepared)
+        generated = self._generate(prepared, control)
+        checks = [self._check(item, image) for item, image in zip(prepared, generated.images, strict=True)]
+        images = list(generated.images)
+        flagged = [index for index, check in enumerate(checks) if check is not None and check.flagged]
+        calls = [generated] * len(prepared)
+        if flagged:
+            retried = [self._prepare(prepared[index].job, attempt=1) for index in flagged]
+            again = self._generate(retried, control)
+            for index, item, image in zip(flagged, retried, again.images, strict=True):
+                checks[index] = self._check(item, image)
+                images[index], prepared[index], calls[index] = image, item, again
+            still = [index for index in flagged if (check := checks[index]) is not None and check.flagged]
+            if still:
+                numbers = ", ".join(str(prepared[index].job.index) for index in still)
+                raise PhotostageError(SCENE_UNFAITHFUL, details={"scene": [
+                    f"the model painted past the product's outline in image(s) {numbers}, twice; "
+                    "try another seed or prompt, or a model on the studio engine"
+                ]})
+        return [
+            _finish(item, image, calls[index], checks[index], self._loader.loaded)
+            for index, (item, image) in enumerate(zip(prepared, images, strict=True))
+        ]
+
+    def _check(self, item: PreparedImage, image: np.ndarray) -> outline.OutlineCheck | None:
+        if not item.options.outline_check:
+            return None
+        return outline.check_outline(image, item.product_rgba, item.band, item.options.outline_threshold)
 
     def _pipeline(self) -> LoadedPipeline:
         try:
             return self._loader.get()
+        except WeightsLoading as loading:
+            raise PhotostageError(OVERLOADED, headers={"Retry-After": str(LOADING_RETRY_AFTER_S)}, details={
+                "scene.model": [f"{loading}; retry shortly"]}) from None
         except Exception as error:
-            logger.exception("loading the diffusion pipeline from %s failed", self.path)
-            reason = f"the diffusion weights could not be loaded ({type(error).__name__})"
-            raise PhotostageError(SCENE_FAILED, details={"scene.model": [reason]}) from error
+            reason = (f"the diffusion weights could not be loaded ({type(error).__name__}); "
+                      "use a model on the studio engine until the operator fixes them")
+            raise PhotostageError(MODEL_UNAVAILABLE, details={"scene.model": [reason]}) from error
 
-    def _prepare(self, job: RenderJob) -> PreparedImage:
+    def _prepare(self, job: RenderJob, attempt: int = 0) -> PreparedImage:
         scene = job.scene
         if scene.kind == "template" and scene.template is None:
             raise ValueError("a template scene reached the diffusion engine without its template")
         options = _options(scene)
         loaded = self._pipeline()
-        width, height = canvas.render_size(
-            job.width, job.height, loaded.native_side, options.max_side, loaded.multiple
-        )
+        width, height = canvas.render_size(job.width, job.height, loaded.native_side, options.max_side, loaded.multiple)
         render_job = scaled_job(job, width, height)
-        hole = canvas.product_hole(render_job.product.alpha, options.mask_margin)
+        alpha = render_job.product.alpha
+        band = outline.band_width(alpha, options.protect_band, options.mask_margin) * (2 if attempt else 1)
         staging = stage(job, render_job, options.init)
+        mode = loaded.mode_for_template(options.template_call) if scene.kind == "template" else "inpaint"
+        use_control = loaded.controlnet is not None and options.controlnet_scale > 0
         settings = CallSettings(
             width=width,
             height=height,
@@ -152,22 +294,67 @@ class DiffusionEngine:
             guidance_scale=options.guidance_scale,
             strength=strength_for(scene, options),
             scheduler=options.scheduler,
+            mode=mode,
+            control_scale=options.controlnet_scale if use_control else None,
         )
+        prompt = scene_prompt(scene, options, loaded.token_counter(0), loaded.prompt_tokens(0))
+        negative = scene_negative_prompt(scene, options, loaded.token_counter(0), loaded.prompt_tokens(0))
+        long_prompt = (scene_prompt(scene, options, loaded.token_counter(1), loaded.prompt_tokens(1))
+                       if loaded.text_encoders > 1 else None)
+        init = canvas.init_image(staging.backdrop, render_job.product.rgba)
         generation = Generation(
-            prompt=scene_prompt(scene, options),
-            negative_prompt=scene_negative_prompt(scene, options),
-            init=canvas.init_image(staging.backdrop, render_job.product.rgba),
-            mask=canvas.paint_mask(hole),
-            seed=torch_seed(job.seed, job.index),
+            prompt=prompt.text,
+            negative_prompt=negative.text,
+            init=init,
+            mask=canvas.paint_mask(outline.protected_area(alpha, band)),
+            seed=torch_seed(job.seed, job.index, attempt),
+            control=_canny(init) if use_control else None,
+            prompt_2=long_prompt.text if long_prompt is not None else None,
         )
-        return PreparedImage(job, options, settings, generation, hole, staging)
+        return PreparedImage(job, options, settings, generation, render_job.product.rgba, band, staging,
+                             prompt, negative, attempt)
 
-    def _generate(self, prepared: list[PreparedImage]) -> Generated:
+    def _generate(self, prepared: list[PreparedImage], control: RenderControl) -> Generated:
         loaded = self._pipeline()
+        if control.stop is not None:
+            control.stop()
         try:
-            return loaded.generate(prepared[0].settings, [item.generation for item in prepared])
+            with self.admission.slot(control.stop, bounded=not control.may_queue):
+                return loaded.generate(prepared[0].settings, [item.generation for item in prepared], control.stop)
+        except DeviceBusy as busy:
+            raise PhotostageError(OVERLOADED, headers={"Retry-After": str(busy.retry_after_s)}, details={
+                "scene.model": [f"{busy}; retry in about {busy.retry_after_s} s"]}) from None
+        except OutOfDeviceMemory as error:
+            raise PhotostageError(SCENE_OUT_OF_MEMORY, headers={"Retry-After": str(OOM_RETRY_AFTER_S)}, details={
+                "scene.model": [str(error)]}) from None
+        except NonFiniteOutput as error:
+            raise PhotostageError(RENDER_FAILED, details={"scene.model": [
+                f"{error} (operator); retry with another seed, or use a model on the studio engine"]}) from None
         except ValueError as error:  # an option the weights cannot honour (e.g. an incompatible scheduler)
             raise PhotostageError(SCENE_FAILED, details={"scene.model": [str(error)]}) from error
+
+
+def _device_preview(device: str) -> dict[str, object]:
+    """Before the weights are loaded: the device ``auto`` would resolve to, and its warning."""
+    try:
+        from photostage.scenes.diffusion.device import parse_device, resolve_device
+
+        resolved = resolve_device(parse_device(device))
+    except ImportError:
+        return {}
+    except ValueError as error:
+        return {"warning": str(error)}
+    preview: dict[str, object] = {"device": resolved.torch_name}
+    if resolved.warning:
+        preview["warning"] = resolved.warning
+    return preview
+
+
+def _canny(rgb: np.ndarray) -> np.ndarray:
+    """The ControlNet's conditioning image: Canny edges of the init image (template structure and
+    the product's outline), white on black, three channels."""
+    edges = cv2.Canny(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), CANNY_LOW, CANNY_HIGH)
+    return cv2.cvtColor(edges, cv2.COLOR_GRAY2RGB)
 
 
 def _options(scene: SceneSpec) -> DiffusionOptions:
@@ -188,26 +375,42 @@ def _batches(pending: list[tuple[int, PreparedImage]]) -> list[list[tuple[int, P
     return batches
 
 
-def _finish(item: PreparedImage, image: np.ndarray, flagged: bool, pipeline_name: str) -> RenderedScene:
+def _finish(
+    item: PreparedImage, image: np.ndarray, generated: Generated, check: outline.OutlineCheck | None,
+    loaded: LoadedPipeline | None,
+) -> RenderedScene:
     """The model's scene without the product, at canvas size, with the product's shadows."""
     job, staging = item.job, item.staging
-    scene_rgb = canvas.fill_hole(image, item.hole)
+    hole = canvas.product_hole(item.product_rgba[..., 3], FILL_MARGIN)
+    scene_rgb = canvas.fill_hole(image, hole)
     scene_rgb = canvas.upscale(scene_rgb, job.width, job.height)
     if staging.density is not None:
         missing = canvas.top_up_density(staging.density, scene_rgb)
         scene_rgb = shadows.apply_shadow(scene_rgb, missing, staging.tint)
     info: dict[str, object] = {
         "engine": "diffusion",
-        "pipeline": pipeline_name,
+        "pipeline": generated.pipeline,
+        "mode": item.settings.mode,
+        "controlnet": item.settings.control_scale is not None,
+        "device": loaded.device_name if loaded else None,
+        "dtype": loaded.dtype if loaded else None,
         "render_size": [item.settings.width, item.settings.height],
-        "steps": item.settings.steps,
+        "steps": generated.steps_run,
         "strength": item.settings.strength,
         "guidance_scale": item.settings.guidance_scale,
         "scheduler": item.settings.scheduler,
         "init": staging.init,
         "seed": item.generation.seed,
-        "safety_flagged": flagged,
+        "attempt": item.attempt,
+        "protect_band_px": item.band,
+        "prompt_tokens": item.prompt.tokens,
+        "prompt_dropped": list(item.prompt.dropped),
+        "prompt_truncated": item.prompt.truncated,
+        "negative_dropped": list(item.negative.dropped),
+        "float32_decode": generated.float32_decodes > 0,
+        **(check.as_info() if check is not None else {}),
         **staging.info,
     }
     background = cv2.cvtColor(scene_rgb, cv2.COLOR_RGB2RGBA)
     return RenderedScene(background=background, light_wrap=item.options.light_wrap, info=info)
+

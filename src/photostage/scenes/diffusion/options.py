@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 InitSource = Literal["studio", "neutral"]
+TemplateCall = Literal["auto", "img2img", "inpaint"]
 
 DEFAULT_PROMPT_SUFFIX = "professional product photography, photorealistic, soft natural light, high detail"
 DEFAULT_NEGATIVE_PROMPT = (
@@ -35,8 +36,19 @@ class DiffusionOptions:
       ``None``: the model's native area (512² for SD 1.5, 1024² for SDXL), never above the canvas.
     * ``init`` — the backdrop the model starts from: the ``studio`` engine's render of the same
       prompt (consistent floor, light and shadows) or a ``neutral`` flat colour.
-    * ``mask_margin`` — pixels (at render size) by which the protected product area is grown.
-    * ``max_batch`` — most images generated in one pipeline call (bounds GPU memory).
+    * ``protect_band`` — the band around the product the model may not paint, as a share of the
+      product's size (geometric mean of its box sides) at render size.
+    * ``mask_margin`` — the least width of that band, in pixels at render size.
+    * ``outline_check`` — check each result for paint that continues the product's outline past
+      the band; a flagged image is painted once more with a band twice as wide and another seed,
+      then the request fails (422) rather than return it.
+    * ``outline_threshold`` — how much continued outline is tolerated, as a share of the product's size.
+    * ``template_call`` — how template scenes are painted: ``img2img`` (the template restyled, where
+      the weights can: text-to-image SD/SDXL), ``inpaint`` (around the held product), ``auto`` (img2img
+      where possible).
+    * ``controlnet_scale`` — conditioning scale of the ControlNet when one is configured (Canny
+      edges of the init image hold the template's structure and the product's outline); 0: unused.
+    * ``max_batch`` — most images generated in one pipeline call; the memory plan may allow fewer.
     * ``prompt_suffix`` / ``negative_prompt`` — appended to every request's prompt / negative.
     * ``light_wrap`` — how much of the scene's light spills onto the product's soft edge.
     """
@@ -49,7 +61,12 @@ class DiffusionOptions:
     scheduler: str | None = None
     max_side: int | None = None
     init: InitSource = "studio"
-    mask_margin: int = 3
+    protect_band: float = 0.04
+    mask_margin: int = 4
+    outline_check: bool = True
+    outline_threshold: float = 0.25
+    template_call: TemplateCall = "auto"
+    controlnet_scale: float = 0.8
     max_batch: int = 4
     prompt_suffix: str = DEFAULT_PROMPT_SUFFIX
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
@@ -79,6 +96,12 @@ def _number(low: float, high: float, low_inclusive: bool = True) -> Check:
         return float(value)
 
     return check
+
+
+def _flag(name: str, value: object) -> object:
+    if not isinstance(value, bool):
+        raise ValueError(f"option {name!r} must be true or false, not {value!r}")
+    return value
 
 
 def _text(name: str, value: object) -> object:
@@ -112,7 +135,12 @@ _CHECKS: dict[str, Check] = {
     "scheduler": _optional(_text),
     "max_side": _optional(_integer(32, 8192)),
     "init": _choice("studio", "neutral"),
+    "protect_band": _number(0.0, 0.5),
     "mask_margin": _integer(0, 64),
+    "outline_check": _flag,
+    "outline_threshold": _number(0.01, 10.0),
+    "template_call": _choice("auto", "img2img", "inpaint"),
+    "controlnet_scale": _number(0.0, 2.0),
     "max_batch": _integer(1, 64),
     "prompt_suffix": _text,
     "negative_prompt": _text,
