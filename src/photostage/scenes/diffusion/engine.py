@@ -169,7 +169,7 @@ class DiffusionEngine:
             logger.exception("diffusion engine availability check failed")
             return "the availability check failed (see the server log)"
         if self._loader.error is not None:
-            return f"the weights failed to load ({type(self._loader.error).__name__}: {self._loader.error})"
+            return f"the weights failed to load ({type(self._loader.error).__name__}; the server log has the details)"
         return None
 
     def available(self) -> bool:
