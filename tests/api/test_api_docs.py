@@ -28,3 +28,10 @@ def test_swagger_ui_has_no_outside_validator(client):  # type: ignore[no-untyped
 def test_unknown_docs_asset_is_404(client):  # type: ignore[no-untyped-def]
     assert client.get("/docs/assets/../../app.py").status_code == 404
     assert client.get("/docs/assets/core.py").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages_forbid_loading_from_elsewhere(client, path):  # type: ignore[no-untyped-def]
+    policy = client.get(path).headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "img-src 'self' data:" in policy
+    assert "http" not in policy  # no outside origin is allowed for anything

@@ -267,3 +267,38 @@ def test_the_result_matches_the_preview_and_shows_on_a_laptop_screen(
     assert abs(y1 - (drawn["top"] + drawn["height"])) <= tolerance, (y1, drawn)
     assert image_box is not None and image_box["y"] >= 0 and image_box["y"] + image_box["height"] <= 800
     assert emptied == 0
+
+
+def test_api_docs_render_with_no_network(live_server: LiveServer) -> None:
+    """/docs (Swagger UI) and /redoc render their operations in a browser that may reach this
+    server only: every other request is aborted and recorded."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    outside: list[str] = []
+    local = live_server.url + "/"
+
+    def only_local(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.url.startswith(local) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 800})
+            page.route("**/*", only_local)
+            page.goto(live_server.url + "/docs")
+            page.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
+            assert "photostage" in page.locator(".swagger-ui .info .title").inner_text()
+            page.locator(".opblock-summary-path", has_text="/v1/scene/create").first.wait_for(timeout=30_000)
+            operations = page.locator(".opblock").count()
+            page.goto(live_server.url + "/redoc")
+            page.locator("h1", has_text="photostage").first.wait_for(timeout=60_000)
+            page.get_by_text("/v1/scene/create", exact=False).first.wait_for(state="attached", timeout=30_000)
+        finally:
+            browser.close()
+    assert operations >= 10
+    assert outside == [], f"the docs pages reached outside this server: {outside}"

@@ -25,6 +25,19 @@ ASSETS = {
 }
 ASSET_PREFIX = "/docs/assets"
 TITLE = "photostage API"
+# The pages may load nothing from elsewhere: the browser refuses it before any request leaves
+# (ReDoc's bundle links its vendor's logo from a CDN; Swagger UI's HTML uses inline scripts).
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+HIDE_VENDOR_LOGO = "<style>a[href*='redocly'] img, a[href*='redoc.ly'] img { display: none; }</style>"
+
+
+def self_contained(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_POLICY
+    return page
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +48,7 @@ def assets_dir() -> Path:
 
 @router.get("/docs")
 def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(
+    return self_contained(get_swagger_ui_html(
         openapi_url="/openapi.json",
         title=f"{TITLE} · Swagger UI",
         swagger_js_url=f"{ASSET_PREFIX}/swagger-ui-bundle.js",
@@ -44,7 +57,7 @@ def swagger_ui() -> HTMLResponse:
         oauth2_redirect_url="/docs/oauth2-redirect",
         # no "validator" badge: it would send the document to an outside validation service
         swagger_ui_parameters={"validatorUrl": None, "persistAuthorization": True},
-    )
+    ))
 
 
 @router.get("/docs/oauth2-redirect")
@@ -54,13 +67,15 @@ def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 def redoc() -> HTMLResponse:
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url="/openapi.json",
         title=f"{TITLE} · ReDoc",
         redoc_js_url=f"{ASSET_PREFIX}/redoc.standalone.js",
         redoc_favicon_url=f"{ASSET_PREFIX}/favicon.png",
         with_google_fonts=False,
     )
+    html = bytes(page.body).decode().replace("</head>", HIDE_VENDOR_LOGO + "</head>", 1)
+    return self_contained(HTMLResponse(html))
 
 
 @router.get(ASSET_PREFIX + "/{name}")
