@@ -200,7 +200,7 @@ class NeuralEngine:
     def warm_up(self) -> None:
         """Open the session (seconds for a large model) before the first photo needs it."""
         if self.available():
-            self._load()
+            self.load()
 
     def extract(self, rgba: np.ndarray) -> Cutout:
         reason = self.unavailable_reason()
@@ -222,13 +222,13 @@ class NeuralEngine:
 
     def saliency(self, rgb: np.ndarray) -> np.ndarray:
         """The model's map for ``rgb`` (H, W, 3) uint8: float32 in [0, 1] at the model's input size."""
-        session, shapes = self._load()
+        session, shapes = self.load()
         size = input_size(self.family, rgb.shape[:2], shapes.static_size)
         tensor = preprocess(rgb, self.family, size, shapes.float16)
         output = session.run([shapes.output_name], {shapes.input_name: tensor})[0]
         return postprocess(output, self.family)
 
-    def _load(self) -> tuple[Any, ModelShapes]:
+    def load(self) -> tuple[Any, ModelShapes]:
         """Open the ONNX session once per engine (lazily, so building the engine stays cheap)."""
         with self._lock:
             if self._session is None or self._shapes is None:
