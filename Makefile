@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Every extra that works on a CPU with no model weights: `make run` has them all, so S3/GCS
 # storages, matting, `photostage worker` (Celery), PostgreSQL and the neural cut-out (given a
-# model file) work out of the box. `diffusion` (torch, GPU) and `dev` (test tools) come with `make test`.
-RUN_EXTRAS := matting,s3,gcs,celery,postgres,neural
-TEST_EXTRAS := dev,$(RUN_EXTRAS),diffusion,prompts
+# model file) and prompt embeddings work out of the box. `diffusion` (weights, GPU) and `dev` (test tools)
+# come with `make test`; tests/test_make_run.py keeps this list complete.
+RUN_EXTRAS := matting,s3,gcs,celery,postgres,neural,prompts
+TEST_EXTRAS := dev,$(RUN_EXTRAS),diffusion
 # `make run HOST=0.0.0.0 PORT=8101 DATA_DIR=/srv/photostage`
 HOST ?= 127.0.0.1
 PORT ?= 8000

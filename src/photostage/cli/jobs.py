@@ -65,6 +65,13 @@ def worker(
         redis_key_prefix=redis_prefix,
     )
     plugins = [load_plugin(spec) for spec in plugin or []]
+    if settings.jobs.runner != "celery":
+        console.print(
+            "[yellow]note:[/] PHOTOSTAGE_JOBS__RUNNER is 'local' here: a server with these settings runs its jobs "
+            "itself and sends none to this worker. Start both the server and the workers with "
+            "PHOTOSTAGE_JOBS__RUNNER=celery (e.g. `PHOTOSTAGE_JOBS__RUNNER=celery make run`).",
+            soft_wrap=True,
+        )
     from photostage.schema import open_database
 
     open_database(settings).dispose()  # an outdated schema stops the worker here, with what to run
