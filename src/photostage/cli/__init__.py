@@ -466,11 +466,20 @@ def gallery(
     out: Annotated[Path, typer.Option(help="Where to write the contact sheet.")] = Path("docs/gallery.png"),
     size: Annotated[int, typer.Option(help="Cell size in pixels.")] = 320,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    photos: Annotated[
+        Path | None,
+        typer.Option(help="Real product photos with reference masks (images/, masks/), e.g. ../shared/realphotos."),
+    ] = None,
 ) -> None:
-    """Render the fixed prompts × products contact sheet of the studio engine."""
-    from photostage.scenes.studio.gallery import write_gallery
+    """Render the studio engine's contact sheet: prompts (and a real template) × products."""
+    if photos is not None:
+        from photostage.scenes.studio.showcase import write_showcase
 
-    write_gallery(out, size=size, seed=seed)
+        write_showcase(out, photos, size=min(size, 256), seed=seed)
+    else:
+        from photostage.scenes.studio.gallery import write_gallery
+
+        write_gallery(out, size=size, seed=seed)
     console.print(f"wrote {out}")
 
 
