@@ -55,3 +55,14 @@ def test_worker_refuses_an_unknown_pool_and_documents_its_options() -> None:
     help_text = runner.invoke(command(), ["worker", "--help"]).output
     for option in ("--pool", "--concurrency", "--queue", "--lease-s", "--plugin", "--redis-url"):
         assert option in help_text
+
+
+def test_worker_takes_its_lease_from_the_settings_unless_given(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    started: list[float] = []
+    monkeypatch.setattr("photostage.worker.run_worker", lambda settings, options, **_: started.append(options.lease_s))
+    monkeypatch.setenv("PHOTOSTAGE_JOBS__LEASE_S", "7")
+    runner = CliRunner()
+    data_dir = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(command(), ["worker", *data_dir]).exit_code == 0
+    assert runner.invoke(command(), ["worker", "--lease-s", "3", *data_dir]).exit_code == 0
+    assert started == [7.0, 3.0]

@@ -34,8 +34,9 @@ def worker(
     ] = None,
     redis_prefix: Annotated[str, typer.Option(help="Prefix of every Redis key of the queue.")] = "photostage:",
     lease_s: Annotated[
-        float, typer.Option(min=1.0, help="Seconds a job stays owned without a heartbeat.")
-    ] = 30.0,
+        float | None,
+        typer.Option(min=1.0, help="Seconds a job stays owned without a heartbeat (default PHOTOSTAGE_JOBS__LEASE_S)."),
+    ] = None,
     plugin: Annotated[
         list[str] | None,
         typer.Option(
@@ -56,11 +57,12 @@ def worker(
     if pool not in ("solo", "threads", "prefork"):
         raise typer.BadParameter("pool must be solo, threads or prefork")
     settings = _settings(data_dir)
+    configured = JobOptions.from_settings(settings.jobs)
     options = dataclasses.replace(
-        JobOptions.from_settings(settings.jobs),
+        configured,
         runner="celery",
         queue=queue,
-        lease_s=lease_s,
+        lease_s=lease_s if lease_s is not None else configured.lease_s,
         redis_url=redis_url or settings.jobs.redis_url,
         redis_key_prefix=redis_prefix,
     )
