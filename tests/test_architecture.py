@@ -27,6 +27,7 @@ LAYERS = {
     "samples": 0,  # the sample product picture
     "imaging": 1,
     "db": 1,
+    "observability": 1,  # metrics registry, log format, request id
     "cutout": 2,
     "scenes": 2,
     "sources": 2,
@@ -39,6 +40,7 @@ LAYERS = {
     "schema": 4,  # creates and migrates every table: imports each subsystem's models
     "migrations": 4,
     "services": 4,
+    "readiness": 4,  # checks the database, the broker and the storage the services use
     "api": 5,
     "cli": 5,
     "worker": 5,

@@ -27,6 +27,10 @@ class ServerSettings(BaseModel):
         32 * 1024 * 1024, ge=1024, description="Largest request body accepted (inline data: images count)."
     )
     max_json_depth: int = Field(32, ge=4)
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM: how long in-flight requests may finish before the API exits."
+    )
+    metrics: bool = Field(True, description="Serve Prometheus metrics at /metrics (restrict it at the proxy).")
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
@@ -122,6 +126,24 @@ class JobsSettings(BaseModel):
     max_attempts: int = Field(5, ge=1, description="Workers that may start a job before it is given up.")
     progress_interval_s: float = Field(0.25, gt=0)
     redispatch_after_s: float = Field(900.0, gt=0, description="Re-send a queued job's message after this long.")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="On SIGTERM: how long a worker lets its running jobs finish before handing "
+        "them back to the queue and exiting.",
+    )
+    hung_margin_s: float = Field(
+        60.0, ge=0, description="A job still rendering this long past limits.request_deadline_s stops renewing "
+        "its lease (another worker retries it) and is cancelled at its next step.",
+    )
+    sync_claim_s: float = Field(
+        10.0, gt=0, description="A synchronous request's Idempotency-Key is held this long without its API "
+        "process renewing it; then a retry may take it over (the process died).",
+    )
+
+
+class LogSettings(BaseModel):
+    format: Literal["text", "json"] = Field("text", description="json: one JSON object per line, with request_id.")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    access: bool = Field(True, description="One line per HTTP request (route, status, duration, request_id).")
 
 
 class Settings(BaseSettings):
@@ -139,6 +161,7 @@ class Settings(BaseSettings):
     cutout: CutoutSettings = Field(default_factory=CutoutSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
 
     @field_validator("data_dir")
     @classmethod

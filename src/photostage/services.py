@@ -17,10 +17,13 @@ from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
 from photostage.db import make_sessionmaker
+from photostage.jobs.metrics import JobsCollector
 from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService, build_job_service
+from photostage.observability.metrics import Metrics
 from photostage.pipeline.guarded import guard_cutout_engine, guard_scene_engines
 from photostage.pipeline.runner import SceneRunner
+from photostage.readiness import Readiness, database_check, redis_check, writable_directories_check
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.schema import open_database
 from photostage.sources.reader import SourcePolicy, SourceReader
@@ -45,7 +48,9 @@ class Services:
     cutout_engine: CutoutEngine
     runner: SceneRunner
     capacity: threading.BoundedSemaphore
+    metrics: Metrics = field(default_factory=Metrics)
     jobs: JobService = field(init=False)
+    readiness: Readiness = field(init=False)
 
     def close(self) -> None:
         self.jobs.stop()
@@ -86,4 +91,33 @@ def build_services(
         capacity=threading.BoundedSemaphore(sync_capacity(settings)),
     )
     services.jobs = build_job_service(services, job_options, celery_app)
+    observe(services)
+    services.readiness = Readiness(readiness_checks(services))
     return services
+
+
+def observe(services: Services) -> None:
+    """Connect the metrics: the job tables' collector, webhook attempts and job outcomes."""
+    metrics = services.metrics
+    metrics.add_collector(JobsCollector(services.sessions))
+    services.jobs.sender.on_attempt = lambda outcome: metrics.webhook_attempts.labels(outcome).inc()
+
+    def job_outcome(outcome: str, profiling: dict[str, float] | None, error: dict | None, status: int | None) -> None:
+        metrics.job_runs.labels(outcome).inc()
+        if profiling:
+            metrics.observe_stages(profiling)
+        if error is not None and status is not None:
+            metrics.observe_error(str(error.get("error_code")), str(error.get("error_type")), status)
+
+    services.jobs.executor.on_outcome = job_outcome
+
+
+def readiness_checks(services: Services) -> dict:
+    """What this process needs to answer: the database, the broker (runner=celery), the storage."""
+    settings = services.settings
+    checks = {"database": database_check(services.db)}
+    if services.jobs.options.runner == "celery":
+        checks["broker"] = redis_check(services.jobs.options.redis_url)
+    local_roots = [connector.root for connector in settings.storage.connectors.values() if connector.type == "local"]
+    checks["storage"] = writable_directories_check([settings.tmp_dir, *local_roots])
+    return checks

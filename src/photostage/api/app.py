@@ -13,8 +13,9 @@ from photostage import __version__
 from photostage.api.access import AccessCheck
 from photostage.api.errors import install_error_handlers
 from photostage.api.middleware import RequestContextMiddleware
+from photostage.api.observe import ObserveMiddleware
 from photostage.api.ratelimit import build_rate_limiter
-from photostage.api.routes import cutout, docs, jobs, models, scene, storage, tmp, web
+from photostage.api.routes import cutout, docs, health, jobs, models, scene, storage, tmp, web
 from photostage.config import Settings
 from photostage.services import Services, build_services, sync_capacity
 
@@ -69,15 +70,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         access=AccessCheck(authenticate=services.keys.authenticate),
     )
     routers = (
-        scene.router, cutout.router, tmp.router, models.router, storage.router, jobs.router, jobs.webhooks_router
+        health.router, scene.router, cutout.router, tmp.router, models.router, storage.router, jobs.router,
+        jobs.webhooks_router,
+    )
+    app.add_middleware(  # outermost: counts and logs every answer, the middleware's refusals too
+        ObserveMiddleware, metrics=services.metrics, access=settings.log.access,
+        routes=[route for router in routers for route in router.routes],
     )
     for router in routers:
         app.include_router(router)
     app.include_router(web.router)
     app.include_router(docs.router)
-
-    @app.get("/healthz", tags=["Health"], operation_id="healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
     return app

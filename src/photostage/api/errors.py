@@ -24,6 +24,9 @@ METHOD_NOT_ALLOWED = ErrorKind("2005", "general", 405, "Method not allowed.")
 
 
 def render(error: PhotostageError, request: Request) -> JSONResponse:
+    services = getattr(request.app.state, "services", None)
+    if services is not None:
+        services.metrics.observe_error(error.kind.code, error.kind.type, error.status)
     headers = dict(error.headers)
     request_id = request.scope.get("state", {}).get("request_id")
     if request_id:

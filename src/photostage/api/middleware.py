@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from photostage.api.access import RATE_LIMIT_STATE, AccessCheck
 from photostage.contract.errors import OVERLOADED, PAYLOAD_TOO_LARGE, VALIDATION, PhotostageError
+from photostage.observability.logs import REQUEST_ID
 
 _STRING = re.compile(rb'"(?:\\.|[^"\\])*"')
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -96,6 +97,7 @@ class RequestContextMiddleware:
         offered = headers.get("x-request-id", "")
         request_id = offered if _CLIENT_ID.match(offered) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        REQUEST_ID.set(request_id)  # every log line of this request carries it (its own task's context)
 
         declared = headers.get("content-length")
         declared_too_large = declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes)

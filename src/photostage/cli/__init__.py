@@ -102,10 +102,16 @@ def serve(
         secret, _ = keys.create("default")
         console.print(f"[bold green]First API key[/] (shown once, keep it): [bold]{secret}[/]", soft_wrap=True)
     console.print(f"photostage on [bold]{settings.server.base_url()}[/]  (data in {settings.data_dir})")
+    from photostage.observability.logs import configure_logging
+
+    configure_logging(settings.log.format, settings.log.level)
     api = create_app(settings)
     warm_up_in_background(api.state.services.cutout_engine)
-    uvicorn.run(api, host=settings.server.host, port=settings.server.port,
-                log_level="info", proxy_headers=False)
+    # SIGTERM: stop accepting, give in-flight requests server.shutdown_grace_s, then exit. The
+    # access log is ours (photostage.access: route, status, duration, request id).
+    uvicorn.run(api, host=settings.server.host, port=settings.server.port, log_config=None,
+                log_level=settings.log.level.lower(), access_log=False, proxy_headers=False,
+                timeout_graceful_shutdown=settings.server.shutdown_grace_s)
 
 
 @keys_app.command("create")

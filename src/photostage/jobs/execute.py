@@ -141,6 +141,11 @@ class JobExecutor:
         self.pipeline = pipeline
         self.options = options
         self.on_final = on_final
+        # Told how each run ended (the metrics count them): outcome, stage timings when DONE,
+        # the error body and its HTTP status when ERROR.
+        self.on_outcome: Callable[[str, dict[str, float] | None, dict | None, int | None], None] = (
+            lambda outcome, profiling, error, status: None
+        )
 
     def execute(self, job_id: str) -> str:
         """Run the job if nobody else holds it; returns what happened (``DONE``, ``ERROR``,
@@ -178,16 +183,25 @@ class JobExecutor:
             )
         except JobAborted:
             log.info("job %s: cancelled or taken over; stopping", job.id)
+            self.on_outcome("aborted", None, None, None)
             return "aborted"
         except ValidationError as error:
-            body = PhotostageError(VALIDATION, details=details_from_validation(list(error.errors()))).body()
-            return self._end(job.id, owner, ERROR, None, body.model_dump())
+            failure = PhotostageError(VALIDATION, details=details_from_validation(list(error.errors())))
+            return self._fail(job.id, owner, failure)
         except PhotostageError as error:
-            return self._end(job.id, owner, ERROR, None, error.body().model_dump())
+            return self._fail(job.id, owner, error)
         except Exception:  # noqa: BLE001 - any failure ends the job in the contract's format
             log.exception("job %s failed", job.id)
-            return self._end(job.id, owner, ERROR, None, PhotostageError(INTERNAL).body().model_dump())
-        return self._end(job.id, owner, DONE, result.model_dump(mode="json"), None)
+            return self._fail(job.id, owner, PhotostageError(INTERNAL))
+        outcome = self._end(job.id, owner, DONE, result.model_dump(mode="json"), None)
+        self.on_outcome(outcome, dict(result.profiling) if outcome == DONE else None, None, None)
+        return outcome
+
+    def _fail(self, job_id: str, owner: str, error: PhotostageError) -> str:
+        body = error.body().model_dump()
+        outcome = self._end(job_id, owner, ERROR, None, body)
+        self.on_outcome(outcome, None, body if outcome == ERROR else None, error.status)
+        return outcome
 
     def _end(self, job_id: str, owner: str, status: str, result: dict | None, error: dict | None) -> str:
         if self.store.finish(job_id, owner, status, result, error) is None:

@@ -263,6 +263,8 @@ class WebhookSender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
+        # Told each attempt's outcome (delivered, retry, failed): the metrics count them.
+        self.on_attempt: Callable[[str], None] = lambda outcome: None
 
     def start(self) -> None:
         if self._thread is not None:
@@ -362,11 +364,14 @@ class WebhookSender:
         }
         if outcome.delivered:
             values.update(status=DELIVERED, delivered_at=now, last_error=None)
+            self.on_attempt("delivered")
         else:
             values["last_error"] = (outcome.error or f"HTTP {outcome.status_code}")[:500]
             if attempts >= self.options.webhook_max_attempts:
                 values["status"] = FAILED
+                self.on_attempt("failed")
             else:
+                self.on_attempt("retry")
                 delay = self.options.webhook_delay_s(attempts)
                 values["next_attempt_at"] = now + timedelta(seconds=delay)
             log.info("webhook delivery %s attempt %d failed: %s", delivery.id, attempts, values["last_error"])

@@ -75,6 +75,7 @@ def _run(
         except BaseException:
             services.credits.refund(principal.account_id, images)
             raise
+        services.metrics.observe_stages(result.profiling)
     finally:
         services.capacity.release()
     return Response_ScenePipelineResponseOut_(data=result)

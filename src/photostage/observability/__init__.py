@@ -1,0 +1,1 @@
+"""Metrics (Prometheus), structured logs and the request id every log line of a request carries."""
