@@ -80,8 +80,11 @@ def dump(engine: Engine) -> dict:
 
 
 def legacy_database(engine: Engine) -> None:
-    """What photostage did before migrations: ``create_all`` and nothing else."""
-    metadata().create_all(engine)
+    """What photostage made before migrations: the tables of revision 0001 (``create_all`` of the
+    models of then) and no version table."""
+    upgrade(engine, BASELINE)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
 
 
 def test_upgrade_of_an_empty_and_of_a_legacy_database_give_the_same_schema(make_database) -> None:

@@ -4,25 +4,30 @@ scoped per account and endpoint and kept for ``idempotency_ttl_s`` (a day).
 
 Sync requests keep only successful responses: a request that failed may be retried with its
 key. While the first request with a key is still running, a second one is a 409 (it cannot be
-answered yet and must not run twice); a pending record older than the request deadline is
-considered abandoned (its process died) and is taken over.
+answered yet and must not run twice). The running request's claim lasts ``claim_s`` (seconds)
+and its API process renews it every third of that (:meth:`IdempotencyStore.start`); when the
+process dies the claim lapses within ``claim_s`` and a retry takes the key over.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint, delete, select
+from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from photostage.contract.errors import CONFLICT, VALIDATION, PhotostageError
 from photostage.db import Base, aware, utcnow
+
+log = logging.getLogger("photostage.idempotency")
 
 SYNC_SCOPE = "scene.create"
 ASYNC_SCOPE = "scene.create.async"
@@ -52,6 +57,8 @@ class IdempotencyRecord(Base):
     response_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    # A pending sync request's hold on the key, renewed by its API process while it runs.
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 def fingerprint(payload: dict[str, Any]) -> str:
@@ -83,11 +90,67 @@ class SyncTicket:
 
 class IdempotencyStore:
     def __init__(
-        self, sessions: sessionmaker[Session], ttl_s: float, clock: Callable[[], datetime] = utcnow
+        self,
+        sessions: sessionmaker[Session],
+        ttl_s: float,
+        clock: Callable[[], datetime] = utcnow,
+        claim_s: float = 10.0,
     ) -> None:
         self.sessions = sessions
         self.ttl_s = ttl_s
         self.clock = clock
+        self.claim_s = claim_s
+        self._held: set[int] = set()  # pending sync records this process is working on
+        self._held_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._keeper: threading.Thread | None = None
+
+    # --- the claims this process holds ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Renew this process's claims every third of ``claim_s`` until :meth:`stop`."""
+        if self._keeper is not None:
+            return
+        self._stop.clear()
+        self._keeper = threading.Thread(target=self._keep, name="photostage-idempotency-claims", daemon=True)
+        self._keeper.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._keeper is not None:
+            self._keeper.join(timeout=5)
+            self._keeper = None
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.claim_s / 3):
+            try:
+                self.renew_held()
+            except Exception:  # noqa: BLE001 - a missed renewal is retried; the claim has slack
+                log.warning("renewing idempotency claims failed", exc_info=True)
+
+    def renew_held(self) -> int:
+        with self._held_lock:
+            held = list(self._held)
+        if not held:
+            return 0
+        with self.sessions.begin() as session:
+            return (
+                session.execute(
+                    update(IdempotencyRecord)
+                    .where(IdempotencyRecord.id.in_(held), IdempotencyRecord.response_json.is_(None))
+                    .values(claimed_until=self.clock() + timedelta(seconds=self.claim_s))
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                or 0
+            )
+
+    def _hold(self, record_id: int) -> None:
+        with self._held_lock:
+            self._held.add(record_id)
+
+    def _release(self, record_id: int) -> None:
+        with self._held_lock:
+            self._held.discard(record_id)
 
     def find(
         self, session: Session, account_id: int, scope: str, key: str, digest: str
@@ -131,25 +194,41 @@ class IdempotencyStore:
     # --- sync endpoint ------------------------------------------------------------------------
 
     def begin_sync(self, account_id: int, key: str, digest: str, stale_after_s: float) -> SyncTicket:
+        """``stale_after_s`` bounds a pending record that has no claim (one written before claims
+        existed); a claimed one lapses ``claim_s`` after its holder last renewed it."""
         for _ in range(3):
             try:
                 with self.sessions.begin() as session:
-                    return self._begin_sync(session, account_id, key, digest, stale_after_s)
+                    ticket = self._begin_sync(session, account_id, key, digest, stale_after_s)
             except IntegrityError:
                 continue  # another request inserted this key between our read and write
+            if ticket.record_id is not None:
+                self._hold(ticket.record_id)
+            return ticket
         raise conflict("A request with this Idempotency-Key is still in progress.")
 
     def _begin_sync(
         self, session: Session, account_id: int, key: str, digest: str, stale_after_s: float
     ) -> SyncTicket:
+        now = self.clock()
+        claim = now + timedelta(seconds=self.claim_s)
         record = self.find(session, account_id, SYNC_SCOPE, key, digest)
         if record is None:
-            return SyncTicket(self.add(session, account_id, SYNC_SCOPE, key, digest, None).id, None)
+            record = self.add(session, account_id, SYNC_SCOPE, key, digest, None)
+            record.claimed_until = claim
+            return SyncTicket(record.id, None)
         if record.response_json is not None:
             return SyncTicket(None, json.loads(record.response_json))
-        if aware(record.created_at) > self.clock() - timedelta(seconds=stale_after_s):  # type: ignore[operator]
-            raise conflict("A request with this Idempotency-Key is still in progress.")
-        record.created_at = self.clock()
+        held_until = aware(record.claimed_until)
+        if held_until is None:  # written before claims existed: the old rule
+            held_until = aware(record.created_at) + timedelta(seconds=stale_after_s)  # type: ignore[operator]
+        if held_until >= now:
+            raise conflict(
+                "A request with this Idempotency-Key is still in progress. Retry after it ends; if the "
+                f"server handling it stopped, the key is released within {self.claim_s:g} s."
+            )
+        record.created_at = now
+        record.claimed_until = claim
         return SyncTicket(record.id, None)
 
     def complete_sync(self, record_id: int, response: dict[str, Any]) -> None:
@@ -157,10 +236,13 @@ class IdempotencyStore:
             record = session.get(IdempotencyRecord, record_id)
             if record is not None:
                 record.response_json = json.dumps(response, separators=(",", ":"))
+                record.claimed_until = None
+        self._release(record_id)
 
     def abandon_sync(self, record_id: int) -> None:
         with self.sessions.begin() as session:
             session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record_id))
+        self._release(record_id)
 
     # --- upkeep -------------------------------------------------------------------------------
 

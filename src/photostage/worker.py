@@ -66,6 +66,19 @@ class WorkerRuntime:
     def warm(self, **_signal: object) -> None:
         self.services()
 
+    def shutting_down(self, **_signal: object) -> None:
+        """SIGTERM (warm shutdown): Celery takes no new task and waits for the running ones; this
+        bounds the wait. After ``shutdown_grace_s`` the jobs still running are handed back to the
+        queue (ACCEPTED, dispatched again for another worker) and stop at their next step."""
+        services = self._services
+        if services is None:
+            return
+        grace_s = self.options.shutdown_grace_s
+        log.info("worker %s stopping: running jobs get %.0f s, then go back to the queue", os.getpid(), grace_s)
+        threading.Thread(
+            target=services.jobs.drain, args=(grace_s,), name="photostage-worker-drain", daemon=True
+        ).start()
+
     def stop(self, **_signal: object) -> None:
         services, self._services = self._services, None
         if services is not None:
@@ -98,10 +111,14 @@ def run_worker(
     """Run a Celery worker on the job queue until it is stopped (blocks)."""
     from celery import signals
 
+    from photostage.observability.logs import configure_logging
+
+    configure_logging(settings.log.format, loglevel)
     options = replace(options, runner="celery")
     app = make_celery_app(options)
     runtime = WorkerRuntime(settings=settings, options=options, app=app, plugins=plugins)
     register_job_task(app, runtime.execute)
+    signals.worker_shutting_down.connect(runtime.shutting_down, weak=False)
     if pool == "prefork":
         signals.worker_process_init.connect(runtime.after_fork, weak=False)
         signals.worker_process_shutdown.connect(runtime.stop, weak=False)

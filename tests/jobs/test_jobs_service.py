@@ -404,3 +404,62 @@ def test_temporary_results_of_a_rerun_replace_the_first_attempts(tmp_path: Path)
     expires, signature = second.url.split("expires=")[1].split("&signature=")
     assert store.open(second.name, int(expires), signature).read_bytes() == b"two"
     assert first.name.split("-")[1] == second.name.split("-")[1]  # one name per job and index
+
+
+def test_a_sync_claim_lapses_when_its_process_stops_renewing_it(world: World) -> None:
+    """The API process handling a request with an Idempotency-Key renews its claim; when that
+    process dies the claim lapses after claim_s (not the request deadline) and a retry takes it."""
+    clock = [utcnow()]
+    holder = IdempotencyStore(world.sessions, ttl_s=3600, clock=lambda: clock[0], claim_s=10)  # type: ignore[arg-type]
+    other = IdempotencyStore(world.sessions, ttl_s=3600, clock=lambda: clock[0], claim_s=10)  # type: ignore[arg-type]
+    account = world.principal().account_id
+    ticket = holder.begin_sync(account, "crash", "digest", stale_after_s=360)
+    for _ in range(5):  # a long render: 5 × 6 s, renewed all along
+        clock[0] += timedelta(seconds=6)
+        assert holder.renew_held() == 1
+        with pytest.raises(PhotostageError) as caught:
+            other.begin_sync(account, "crash", "digest", stale_after_s=360)
+        assert caught.value.kind == CONFLICT and "released within 10 s" in caught.value.public_message
+    clock[0] += timedelta(seconds=11)  # the holder died: nobody renewed for longer than claim_s
+    retry = other.begin_sync(account, "crash", "digest", stale_after_s=360)
+    assert retry.record_id == ticket.record_id and retry.replay is None
+    other.complete_sync(retry.record_id, {"data": {"ok": True}})  # type: ignore[arg-type]
+    assert holder.renew_held() == 0  # the old holder's claim is gone with the answer
+    assert other.begin_sync(account, "crash", "digest", stale_after_s=360).replay == {"data": {"ok": True}}
+
+
+def test_a_hung_render_stops_renewing_after_its_deadline_and_is_cancelled_at_its_next_step(world: World) -> None:
+    from photostage.jobs.execute import LeaseKeeper
+
+    options = dataclasses.replace(FAST, lease_s=30.0, request_deadline_s=300.0, hung_margin_s=60.0)
+    service = world.service(FakePipeline(), options)
+    job_id = service.submit(world.principal(), body()).job.id
+    claim = service.store.claim(job_id, "worker-a", options.lease_s, options.max_attempts)
+    assert claim.job is not None
+    now = [1000.0]
+    lease = LeaseKeeper(service.store, job_id, "worker-a", options, clock=lambda: now[0])
+    lease._started = now[0]
+    now[0] += 300.0 + 59.0
+    assert lease.beat() and not lease.lost.is_set()  # past the deadline but within the margin
+    now[0] += 2.0
+    assert not lease.beat() and lease.hung.is_set() and lease.lost.is_set()  # no more renewals
+    assert service.store.get(job_id).lease_owner == "worker-a"  # the lease now runs out by itself
+
+
+def test_a_stopping_worker_hands_its_job_back_after_the_grace(world: World) -> None:
+    """Stop with a job running: it gets shutdown_grace_s to finish, then goes back to ACCEPTED
+    (its attempt not counted) and is dispatched at once; its pipeline stops at its next step."""
+    pipeline = FakePipeline(delay_s=30.0)
+    stopping = world.service(pipeline, dataclasses.replace(FAST, lease_s=30.0, local_workers=1))
+    stopping.start()
+    principal = world.principal()
+    job_id = stopping.submit(principal, body()).job.id
+    assert pipeline.started.wait(10)
+    assert stopping.drain(grace_s=0.0) == [job_id]
+    job = stopping.get(principal.account_id, job_id)
+    assert job.status == "ACCEPTED" and job.attempts == 0
+    assert stopping.executor.running() == []  # the render stopped at its next progress report
+    taker = world.service(FakePipeline(), dataclasses.replace(FAST, local_workers=1))
+    taker.start()
+    done = final(taker, principal.account_id, job_id)
+    assert done.status == "DONE" and done.attempts == 1

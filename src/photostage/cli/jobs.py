@@ -44,7 +44,7 @@ def worker(
             "scene engine). Repeatable."
         ),
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="Log level.")] = "INFO",
+    loglevel: Annotated[str | None, typer.Option(help="Log level (default PHOTOSTAGE_LOG__LEVEL, INFO).")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Run jobs from the Redis queue (runner=celery). Start as many as you like, anywhere that
@@ -57,7 +57,7 @@ def worker(
     if pool not in ("solo", "threads", "prefork"):
         raise typer.BadParameter("pool must be solo, threads or prefork")
     settings = _settings(data_dir)
-    configured = JobOptions.from_settings(settings.jobs)
+    configured = JobOptions.from_settings(settings.jobs, settings.limits.request_deadline_s)
     options = dataclasses.replace(
         configured,
         runner="celery",
@@ -77,7 +77,9 @@ def worker(
     from photostage.schema import open_database
 
     open_database(settings).dispose()  # an outdated schema stops the worker here, with what to run
-    run_worker(settings, options, pool=pool, concurrency=concurrency, plugins=plugins, loglevel=loglevel)
+    run_worker(
+        settings, options, pool=pool, concurrency=concurrency, plugins=plugins, loglevel=loglevel or settings.log.level
+    )
 
 
 def batch(

@@ -31,6 +31,7 @@ from photostage.contract.response import ScenePipelineResponseOut
 from photostage.jobs.models import DONE, ERROR
 from photostage.jobs.options import JobOptions
 from photostage.jobs.store import JobRecord, JobStore
+from photostage.observability.logs import JOB_ID
 from photostage.storage.local import atomic_write
 from photostage.storage.tmp import NAME_PATTERN, TmpObject
 
@@ -87,17 +88,24 @@ def worker_identity() -> str:
 @dataclass
 class LeaseKeeper:
     """Renews a job's lease every third of it while the pipeline runs (a long render makes no
-    progress reports); ``lost`` is set when the job was cancelled or taken over."""
+    progress reports); ``lost`` is set when the job was cancelled or taken over, when it was handed
+    back (the worker is stopping), or when it hung: a job still running ``request_deadline_s +
+    hung_margin_s`` after it started stops renewing (its lease runs out and another worker retries
+    it) and is cancelled at its next step."""
 
     store: JobStore
     job_id: str
     owner: str
     options: JobOptions
+    clock: Callable[[], float] = time.monotonic
     lost: threading.Event = field(default_factory=threading.Event)
+    hung: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
+    _started: float = 0.0
 
     def __enter__(self) -> LeaseKeeper:
+        self._started = self.clock()
         self._thread = threading.Thread(
             target=self._beat, name=f"photostage-lease-{self.job_id[:8]}", daemon=True
         )
@@ -109,16 +117,39 @@ class LeaseKeeper:
         if self._thread is not None:
             self._thread.join()
 
+    @property
+    def give_up_at(self) -> float:
+        return self._started + self.options.request_deadline_s + self.options.hung_margin_s
+
+    def beat(self) -> bool:
+        """One heartbeat; False when the lease is no longer renewed (lost, or the job hung)."""
+        if self.clock() >= self.give_up_at:
+            log.warning(
+                "job %s: still running %.0f s past its deadline; no longer renewing its lease (it will be "
+                "retried) and cancelling it at its next step", self.job_id, self.options.hung_margin_s,
+            )
+            self.hung.set()
+            self.lost.set()
+            return False
+        try:
+            held = self.store.renew(self.job_id, self.owner, self.options.lease_s)
+        except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
+            log.exception("lease renewal of job %s failed", self.job_id)
+            return True
+        if not held:
+            self.lost.set()
+        return held
+
     def _beat(self) -> None:
         while not self._stop.wait(self.options.heartbeat_s):
-            try:
-                held = self.store.renew(self.job_id, self.owner, self.options.lease_s)
-            except Exception:  # noqa: BLE001 - a missed beat is retried; the lease has slack
-                log.exception("lease renewal of job %s failed", self.job_id)
-                continue
-            if not held:
-                self.lost.set()
+            if self.lost.is_set() or not self.beat():
                 return
+
+
+@dataclass(frozen=True)
+class Running:
+    owner: str
+    lease: LeaseKeeper
 
 
 def request_for(job: JobRecord) -> SceneCreateAPIIn:
@@ -146,10 +177,41 @@ class JobExecutor:
         self.on_outcome: Callable[[str, dict[str, float] | None, dict | None, int | None], None] = (
             lambda outcome, profiling, error, status: None
         )
+        self.clock: Callable[[], float] = time.monotonic
+        self.stopping = threading.Event()  # set when the process stops: no new job is taken
+        self._running: dict[str, Running] = {}
+        self._running_lock = threading.Lock()
+        self._idle = threading.Condition(self._running_lock)
+
+    def running(self) -> list[str]:
+        with self._running_lock:
+            return list(self._running)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no job runs here (True), or ``timeout_s`` passed (False)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._running, timeout=timeout_s)
+
+    def hand_back(self) -> list[str]:
+        """Give every job running here back to the queue now (the worker is stopping): each goes
+        back to ACCEPTED for another worker, and its pipeline is cancelled at its next step.
+        Returns the ids handed back (to dispatch again)."""
+        with self._running_lock:
+            running = dict(self._running)
+        handed: list[str] = []
+        for job_id, entry in running.items():
+            entry.lease.lost.set()
+            if self.store.hand_back(job_id, entry.owner):
+                log.info("job %s: handed back to the queue (worker stopping)", job_id)
+                handed.append(job_id)
+                self.on_outcome("handed_back", None, None, None)
+        return handed
 
     def execute(self, job_id: str) -> str:
         """Run the job if nobody else holds it; returns what happened (``DONE``, ``ERROR``,
         ``aborted``, or why it was skipped: ``final``, ``leased``, ``missing``, ``exhausted``)."""
+        if self.stopping.is_set():
+            return "stopping"  # left ACCEPTED for another worker (the stopping one re-dispatched it)
         owner = worker_identity()
         claim = self.store.claim(job_id, owner, self.options.lease_s, self.options.max_attempts)
         if claim.job is None:
@@ -157,8 +219,19 @@ class JobExecutor:
                 self.give_up(job_id)
             return claim.reason
         log.info("job %s: attempt %d by %s", job_id, claim.job.attempts, owner)
-        with LeaseKeeper(self.store, job_id, owner, self.options) as lease:
-            outcome = self._run(claim.job, owner, lease)
+        token = JOB_ID.set(job_id)
+        try:
+            with LeaseKeeper(self.store, job_id, owner, self.options, clock=self.clock) as lease:
+                with self._running_lock:
+                    self._running[job_id] = Running(owner, lease)
+                try:
+                    outcome = self._run(claim.job, owner, lease)
+                finally:
+                    with self._idle:
+                        self._running.pop(job_id, None)
+                        self._idle.notify_all()
+        finally:
+            JOB_ID.reset(token)
         if outcome in (DONE, ERROR):
             self.on_final()
         return outcome

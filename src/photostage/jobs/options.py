@@ -47,10 +47,18 @@ class JobOptions:
     undispatched_grace_s: float = 30.0
     redispatch_after_s: float = 900.0
     redis_key_prefix: str = "photostage:"
+    shutdown_grace_s: float = 30.0
+    hung_margin_s: float = 60.0
+    request_deadline_s: float = 300.0
+    sync_claim_s: float = 10.0
 
     @classmethod
-    def from_settings(cls, jobs: JobsSettings) -> JobOptions:
+    def from_settings(cls, jobs: JobsSettings, request_deadline_s: float = 300.0) -> JobOptions:
         return cls(
+            shutdown_grace_s=jobs.shutdown_grace_s,
+            hung_margin_s=jobs.hung_margin_s,
+            request_deadline_s=request_deadline_s,
+            sync_claim_s=jobs.sync_claim_s,
             runner=jobs.runner,
             redis_url=jobs.redis_url,
             local_workers=jobs.local_workers,

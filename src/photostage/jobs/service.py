@@ -114,7 +114,7 @@ class JobService:
         self.policy = SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes)
         self.store = JobStore(sessions)
         self.store.final_hooks.append(self._on_final)
-        self.idempotency = IdempotencyStore(sessions, options.idempotency_ttl_s)
+        self.idempotency = IdempotencyStore(sessions, options.idempotency_ttl_s, claim_s=options.sync_claim_s)
         self.secrets = WebhookSecrets(sessions)
         self.sender = WebhookSender(
             sessions, self.secrets, GuardedPoster(self.policy, options.webhook_timeout_s), options
@@ -139,24 +139,42 @@ class JobService:
         if self._reaper is not None:
             return
         self._stop.clear()
+        self.executor.stopping.clear()
         self.dispatcher.start()
         if self.options.runner == "local":
             for job_id in self.store.accepted():
                 self.dispatcher.submit(job_id)
         self.sender.start()
+        self.idempotency.start()
         self._reaper = threading.Thread(target=self._reap_loop, name="photostage-job-reaper", daemon=True)
         self._reaper.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop the loops; jobs running in this process get ``grace_s`` (default
+        ``shutdown_grace_s``) to finish, then are handed back to the queue for another worker."""
+        self.drain(self.options.shutdown_grace_s if grace_s is None else grace_s)
         self._stop.set()
         if self._reaper is not None:
             self._reaper.join(timeout=10)
             self._reaper = None
         self.dispatcher.stop()
         self.sender.stop()
+        self.idempotency.stop()
         close = getattr(self.pipeline, "close", None)
         if close is not None:
             close()
+
+    def drain(self, grace_s: float) -> list[str]:
+        """Let the jobs running here finish for up to ``grace_s``; hand back (and dispatch again)
+        those that did not. Returns the ids handed back."""
+        self.executor.stopping.set()
+        if not self.executor.running() or self.executor.wait_idle(grace_s):
+            return []
+        handed = self.executor.hand_back()
+        for job_id in handed:
+            self.dispatch(job_id)
+        self.executor.wait_idle(5.0)  # they stop at their next step; the lease is released already
+        return handed
 
     def _reap_loop(self) -> None:
         interval = max(0.2, min(self.options.lease_s / 2, 10.0))
@@ -374,7 +392,7 @@ def build_job_service(
     settings = services.settings
     return JobService(
         settings=settings,
-        options=options or JobOptions.from_settings(settings.jobs),
+        options=options or JobOptions.from_settings(settings.jobs, settings.limits.request_deadline_s),
         sessions=services.sessions,
         keys=services.keys,
         credits=services.credits,
