@@ -60,6 +60,7 @@ def test_metrics_expose_requests_stages_jobs_webhooks_and_refusals(
     refused = client.post("/v1/scene/create", json=scene_body(data_uri(png_bytes(empty))), headers=auth)
     assert refused.status_code == 422 and refused.json()["error_type"] == "image"
     assert client.get("/v1/scene/create/async/nonexistent", headers=auth).status_code == 404
+    assert client.post("/v1/webhooks/secret", headers=auth).status_code == 200  # webhooks are signed
     with WebhookReceiver([200]) as receiver:
         job = client.post(f"/v1/scene/create/async?webhook_url={receiver.url}", json=scene_body(product_uri),
                           headers=auth)
