@@ -11,7 +11,9 @@ the visibility timeout.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from photostage.jobs.options import JobOptions
@@ -51,12 +53,45 @@ def register_job_task(app: Celery, execute: Callable[[str], str]) -> None:
         return execute(job_id)
 
 
-class CeleryDispatcher:
-    """Sends "run job X" messages; the job row, not the message, carries the work."""
+EPOCH_KEY = "broker-epoch"
 
-    def __init__(self, app: Celery, queue: str) -> None:
+
+class CeleryDispatcher:
+    """Sends "run job X" messages; the job row, not the message, carries the work.
+
+    ``broker_epoch`` notices a broker that lost its data (Redis restarted without persistence, or
+    was flushed): a marker key holds the time it was first set; when it is missing it is set anew
+    (by exactly one process: SET NX), so every message sent before the marker's time may be gone,
+    and the reaper sends again each job still ACCEPTED that was dispatched before it.
+    """
+
+    def __init__(self, app: Celery, queue: str, redis_url: str | None = None, key_prefix: str = "") -> None:
         self.app = app
         self.queue = queue
+        self.redis_url = redis_url
+        self.epoch_key = f"{key_prefix}{EPOCH_KEY}"
+
+    def broker_epoch(self) -> datetime | None:
+        """Since when the broker holds its present data (None: it cannot be asked now)."""
+        if self.redis_url is None:
+            return None
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            value = client.get(self.epoch_key)
+            if value is None:
+                seconds, micros = client.time()  # the broker's clock: one clock for every host
+                client.set(self.epoch_key, f"{seconds}.{micros:06d}:{uuid.uuid4().hex}", nx=True)
+                value = client.get(self.epoch_key)
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+        if value is None:
+            return None
+        moment = float(value.decode().split(":", 1)[0])
+        return datetime.fromtimestamp(moment, UTC)
 
     def submit(self, job_id: str) -> None:
         self.app.send_task(TASK_NAME, args=[job_id], queue=self.queue)

@@ -128,7 +128,10 @@ class JobService:
         if self.options.runner == "celery":
             from photostage.jobs.celery_runner import CeleryDispatcher, make_celery_app
 
-            return CeleryDispatcher(celery_app or make_celery_app(self.options), self.options.queue)
+            return CeleryDispatcher(
+                celery_app or make_celery_app(self.options), self.options.queue,
+                redis_url=self.options.redis_url, key_prefix=self.options.redis_key_prefix,
+            )
         return LocalDispatcher(self.executor.execute, self.options.local_workers)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -141,6 +144,9 @@ class JobService:
         self._stop.clear()
         self.executor.stopping.clear()
         self.dispatcher.start()
+        broker_epoch = getattr(self.dispatcher, "broker_epoch", None)
+        if broker_epoch is not None:
+            broker_epoch()  # mark the broker before the first message, so none looks lost later
         if self.options.runner == "local":
             for job_id in self.store.accepted():
                 self.dispatcher.submit(job_id)
@@ -189,6 +195,14 @@ class JobService:
         for job_id in self.store.exhausted(self.options.max_attempts):
             self.executor.give_up(job_id)
         again = self.store.release_expired()
+        broker_epoch = getattr(self.dispatcher, "broker_epoch", None)
+        epoch = broker_epoch() if broker_epoch is not None else None
+        if epoch is not None:  # messages sent before the broker's data began are lost: send again
+            lost = self.store.dispatched_before(epoch)
+            if lost:
+                log.warning("the broker lost %d queued job(s) (restarted without its data); sending them again",
+                            len(lost))
+            again += lost
         again += self.store.undispatched(self.options.undispatched_grace_s)
         again += self.store.stale_dispatched(self.options.redispatch_after_s)
         for job_id in again:

@@ -360,6 +360,11 @@ class JobStore:
         cutoff = self.clock() - timedelta(seconds=older_than_s)
         return self._take_for_dispatch((Job.status == ACCEPTED) & (Job.dispatched_at < cutoff), limit)
 
+    def dispatched_before(self, moment: datetime, limit: int = 5000) -> list[str]:
+        """ACCEPTED jobs whose message was sent before ``moment`` (the broker lost it since), each
+        taken by exactly one caller; returns the ids to send again."""
+        return self._take_for_dispatch((Job.status == ACCEPTED) & (Job.dispatched_at < moment), limit)
+
     def _take_for_dispatch(self, condition: Any, limit: int) -> list[str]:
         with self.sessions() as session:
             candidates = session.scalars(
