@@ -58,9 +58,12 @@ class Deviation:
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(r"POST /v1/scene/create", 400, frozenset({"3001", "3002", "3003", "3004", "3010", "3011", "3012"}),
-              r"object\.image_url|scene\.template_url|",
+              r"object\.image_url|scene\.template_url|output\.destination|",
               "the schema cannot say whether a URI can be fetched and decoded: an unreachable, private "
-              "(SSRF guard) or undecodable image is refused as a bad input file"),
+              "(SSRF guard) or undecodable image is refused as a bad input file; the same guard applies "
+              "to an https destination"),
+    Deviation(r"POST /v1/scene/create", 400, frozenset({"5006"}), r"output\.destination",
+              "an https destination that does not take the upload (refused, expired, unreachable)"),
     Deviation(r"POST /v1/scene/create", 400, frozenset({"5005"}), r".*",
               "a storage:// input that cannot be read"),
     Deviation(r"POST /v1/scene/create", 404, frozenset({"5001", "5003"}), r".*",

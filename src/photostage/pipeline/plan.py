@@ -15,6 +15,7 @@ from photostage.contract.errors import validation_error
 from photostage.imaging.codecs import EncodeOptions
 from photostage.imaging.geometry import PREFERENCE_AREA, canvas_size
 from photostage.scenes.base import SceneSpec, ShadowSpec
+from photostage.storage.naming import output_urls
 
 DEFAULT_STUDIO_STEPS = 20
 
@@ -137,16 +138,26 @@ def seeds_for(seed: int | None, count: int) -> tuple[int, ...]:
     return tuple((base + index * 7919) % 2**32 for index in range(count))
 
 
-def check_destination(destination: str | None) -> None:
-    if destination is not None and not destination.startswith("storage://"):
+def check_destination(destination: str | None, count: int) -> None:
+    """A destination is a storage URI or an http(s) URL (uploaded by PUT); a pre-signed URL
+    (one with a query) names one object, so it takes one image."""
+    if destination is None or destination.startswith("storage://"):
+        return
+    scheme = destination.split(":", 1)[0].lower()
+    if scheme not in ("https", "http"):
         raise validation_error(
-            "output.destination", "must be a storage URI, storage://<storage name>/<path>"
+            "output.destination",
+            "must be storage://<storage name>/<path> or an https:// URL the result is uploaded to by PUT",
         )
+    try:
+        output_urls(destination, "request", count, "png")
+    except ValueError as error:
+        raise validation_error("output.destination", str(error)) from None
 
 
 def make_plan(request: wire.SceneCreateAPIIn, request_id: str, model_options: dict[str, object]) -> Plan:
     output = request.output_options
-    check_destination(output.destination)
+    check_destination(output.destination, output.number_of_images)
     spec, prompt_request = scene_spec(request.scene, model_options)
     scene = request.scene
     if isinstance(scene, wire.SceneCreateAPISceneTemplateIn):

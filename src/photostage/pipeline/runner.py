@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from photostage.config import Settings
 from photostage.contract.errors import DEADLINE, STORAGE_WRITE_FAILED, PhotostageError
@@ -31,8 +32,9 @@ from photostage.pipeline.plan import Plan, canvas_for_frame, make_plan
 from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneEngine
 from photostage.scenes.registry import SceneEngines
 from photostage.scenes.studio.prompt import describe_product
+from photostage.sources.http_put import without_query
 from photostage.sources.reader import SourceReader
-from photostage.storage.naming import output_paths
+from photostage.storage.naming import output_paths, output_urls
 from photostage.storage.uri import parse_storage_uri
 
 Progress = Callable[[str, float], None]
@@ -201,6 +203,8 @@ class SceneRunner:
                 outputs.append(_output(image, tmp_url=tmp.url, object_key=tmp.name,
                                        object_bucket="tmp", object_uri=tmp.url))
             return outputs
+        if not plan.output.destination.startswith("storage://"):
+            return self._upload(plan, encoded)
         name, path = parse_storage_uri(plan.output.destination)
         connector = self.storages.resolve(account_id, name)
         paths = output_paths(path, plan.request_id, len(encoded), encoded[0].ext)
@@ -214,6 +218,20 @@ class SceneRunner:
                     from error
             outputs.append(_output(image, object_key=stored.key, object_bucket=stored.bucket,
                                    object_uri=stored.object_uri, claid_storage_uri=stored.storage_uri))
+        return outputs
+
+
+    def _upload(self, plan: Plan, encoded: list[EncodedImage]) -> list[PipelineOutputObject]:
+        """An http(s) destination: one guarded PUT per image, named like storage destinations."""
+        assert plan.output.destination is not None
+        urls = output_urls(plan.output.destination, plan.request_id, len(encoded), encoded[0].ext)
+        outputs: list[PipelineOutputObject] = []
+        for image, url in zip(encoded, urls, strict=True):
+            self.reader.upload(url, image.data, image.mime)
+            shown = without_query(url)  # a pre-signed URL's signature is not echoed or stored
+            parts = urlsplit(shown)
+            outputs.append(_output(image, object_key=parts.path.lstrip("/"), object_bucket=parts.netloc,
+                                   object_uri=shown))
         return outputs
 
 

@@ -19,6 +19,8 @@ from photostage.sources.data_uri import decode_data_uri
 from photostage.sources.errors import for_field, source_error
 from photostage.sources.guard import AddressGate, Resolver, system_resolver
 from photostage.sources.http_fetch import HttpFetcher
+from photostage.sources.http_put import FIELD as DESTINATION_FIELD
+from photostage.sources.http_put import HttpPutter
 from photostage.sources.policy import SourcePolicy
 
 __all__ = ["Resolver", "SourcePolicy", "SourceReader"]
@@ -53,6 +55,16 @@ class SourceReader:
         self._gate = gate
         ssl_context = tls_context or httpx.create_ssl_context()
         self._http = HttpFetcher(policy=policy, gate=gate, ssl_context=ssl_context)
+        self._put = HttpPutter(policy=policy, gate=gate, ssl_context=ssl_context)
+
+    def upload(self, url: str, data: bytes, content_type: str) -> None:
+        """PUT a result at an http(s) ``output.destination`` through the same address guard."""
+        if url_scheme(url) not in ("http", "https"):
+            raise for_field(source_error(SOURCE_BAD_URL, "The destination must be an http(s) URL."), DESTINATION_FIELD)
+        try:
+            self._put.put(url, data, content_type)
+        except PhotostageError as error:
+            raise for_field(error, DESTINATION_FIELD) if not error.details else error from None
 
     def read(self, url: str, field: str | None = None) -> bytes:
         """The bytes behind ``url``; errors are :class:`PhotostageError` with their message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+
 from photostage.storage.uri import safe_path
 
 # Extensions that name an image format; a destination's extension among these is replaced by the
@@ -62,3 +64,21 @@ def output_paths(destination_path: str, request_id: str, count: int, ext: str) -
         head = f"{folder}/{stem}" if folder else stem
         paths = [f"{head}.{ext}"] if count == 1 else [f"{head}_{index}.{ext}" for index in range(count)]
     return [safe_path(path) for path in paths]
+
+
+def output_urls(destination_url: str, request_id: str, count: int, ext: str) -> list[str]:
+    """The URLs the ``count`` results go to for an http(s) destination, by the same rules as
+    :func:`output_paths` applied to the URL's path. A URL with a query (a pre-signed URL, whose
+    signature covers its exact path) names one object: it takes one image as it is, and several
+    images are refused (ValueError) since no other name would carry a valid signature."""
+    parts = urlsplit(destination_url)
+    if parts.query and count > 1:
+        raise ValueError(
+            "a URL with a query (a pre-signed URL) names one object: ask for number_of_images 1, "
+            "or give a folder URL ending in / (no query), or a storage:// destination"
+        )
+    path = unquote(parts.path).lstrip("/")
+    if parts.query:
+        return [destination_url]
+    names = output_paths(path, request_id, count, ext)
+    return [urlunsplit((parts.scheme, parts.netloc, "/" + quote(name, safe="/"), "", "")) for name in names]
