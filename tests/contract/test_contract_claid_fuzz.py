@@ -98,7 +98,7 @@ def allowed(operation: str, status: int, body: dict[str, Any]) -> Deviation | No
             re.fullmatch(deviation.operations, operation)
             and deviation.status == status
             and code in deviation.codes
-            and all(re.fullmatch(deviation.fields, name) for name in fields)
+            and all(re.fullmatch(deviation.fields, name, re.DOTALL) for name in fields)  # keys may hold newlines
         ):
             return deviation
     return None
