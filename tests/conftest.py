@@ -95,6 +95,15 @@ def uvicorn_thread(app: object, listener: socket.socket, lifespan: str = "auto")
         listener.close()
 
 
+def loopback_gate():  # -> AddressGate
+    """The connect-time address gate of a server whose operator allows 127.0.0.1 (the loopback
+    test servers: moto, the GCS emulator, web folders), and nothing else private."""
+    from photostage.sources.addresses import AllowList
+    from photostage.sources.guard import AddressGate, system_resolver
+
+    return AddressGate(allow_list=AllowList.parse(("127.0.0.1",)), resolver=system_resolver)
+
+
 def png_bytes(rgba: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgba).save(buffer, format="PNG")

@@ -72,7 +72,8 @@ def build_services(
     db = open_database(settings)
     sessions = make_sessionmaker(db)
     reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
-    storages = StorageService(sessions, settings, fetch=reader.read, url_guard=reader.check_endpoint)
+    storages = StorageService(sessions, settings, fetch=reader.read, url_guard=reader.check_endpoint,
+                              gate=reader.gate)
     tmp = TmpStore(
         directory=settings.tmp_dir,
         signing_key=settings.secret("tmp-signing-key", settings.tmp.signing_key),

@@ -29,7 +29,7 @@ from photostage.storage.cloud import GCS_XML_ENDPOINT, GCSConnector, S3Connector
 from photostage.storage.local import LocalConnector
 from photostage.storage.web import WebFolderConnector
 
-from ..conftest import moto_s3  # noqa: TID252
+from ..conftest import loopback_gate, moto_s3  # noqa: TID252
 
 BACKENDS = ["local", "s3", "gcs", "web"]
 S3_BUCKET = "conformance"
@@ -217,6 +217,7 @@ def s3_backend(endpoint: str, prefix: str) -> Backend:
         endpoint_url=endpoint,
         key="test",
         secret=SECRET,
+        gate=loopback_gate(),
     )
 
     def raw_read(key: str) -> bytes | None:
@@ -247,7 +248,7 @@ def gcs_backend(endpoint: str, prefix: str) -> Backend:
     raw = GCSFileSystem(
         token="anon", endpoint_url=endpoint, skip_instance_cache=True, use_listings_cache=False
     )
-    connector = GCSConnector("shop-gcs", GCS_BUCKET, prefix=prefix, endpoint_url=endpoint)
+    connector = GCSConnector("shop-gcs", GCS_BUCKET, prefix=prefix, endpoint_url=endpoint, gate=loopback_gate())
 
     def raw_read(key: str) -> bytes | None:
         try:
@@ -273,7 +274,7 @@ def gcs_backend(endpoint: str, prefix: str) -> Backend:
 
 def web_backend(server: tuple[str, WebFolderState], prefix: str) -> Backend:
     origin, state = server
-    connector = WebFolderConnector("shop-web", f"{origin}/{prefix}/", allow_write=True)
+    connector = WebFolderConnector("shop-web", f"{origin}/{prefix}/", allow_write=True, gate=loopback_gate())
 
     def keys() -> list[str]:
         with state.lock:
@@ -488,6 +489,7 @@ def test_s3_errors_never_carry_secrets(moto_endpoint: str) -> None:
         region="us-east-1",
         key="test",
         secret=SECRET,
+        gate=loopback_gate(),
     )
     with pytest.raises(PhotostageError) as caught:
         connector.write("x.png", b"x", "image/png")
@@ -533,7 +535,7 @@ def test_gcs_with_hmac_keys_uses_the_s3_interoperable_api() -> None:
 def test_web_folder_read_only_refuses_writes(web_server: tuple[str, WebFolderState]) -> None:
     origin, state = web_server
     state.objects["ro/a.png"] = (b"public", "image/png")
-    connector = WebFolderConnector("ro", f"{origin}/ro/")
+    connector = WebFolderConnector("ro", f"{origin}/ro/", gate=loopback_gate())
     assert connector.read("a.png", max_bytes=100) == b"public"
     for operation in (lambda: connector.write("b.png", b"x", "image/png"), lambda: connector.delete("a.png")):
         with pytest.raises(PhotostageError) as caught:
@@ -559,7 +561,7 @@ def test_web_folder_reads_through_the_guarded_fetch(web_server: tuple[str, WebFo
 
 
 def test_web_folder_unreachable_is_a_read_failure() -> None:
-    connector = WebFolderConnector("down", f"http://127.0.0.1:{free_port()}/")
+    connector = WebFolderConnector("down", f"http://127.0.0.1:{free_port()}/", gate=loopback_gate())
     with pytest.raises(PhotostageError) as caught:
         connector.read("a.png", max_bytes=100)
     assert caught.value.code == "5005"

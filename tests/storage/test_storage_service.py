@@ -277,19 +277,22 @@ def test_remote_endpoints_pass_the_url_guard(sessions: sessionmaker[Session], se
 
     def guard(url: str) -> None:
         checked.append(url)
-        if "169.254" in url:
+        if "metadata.internal" in url:
             raise PhotostageError(SOURCE_FORBIDDEN)
 
     fetched: list[str] = []
     service = StorageService(
         sessions, settings, fetch=lambda url: fetched.append(url) or b"ok", url_guard=guard
     )
-    service.create(1, s3_body(endpoint_url="http://169.254.169.254/"))
+    with pytest.raises(PhotostageError) as literal:  # an IP literal never changes: refused at once
+        service.create(1, s3_body(endpoint_url="http://169.254.169.254/"))
+    assert literal.value.kind is VALIDATION and "parameters.endpoint_url" in literal.value.details
+    service.create(1, s3_body(endpoint_url="http://metadata.internal/"))  # a name: judged when used
     service.create(1, web_body("cdn"))
     assert code_of(lambda: service.resolve(1, "shop")) == SOURCE_FORBIDDEN.code
     web = service.resolve(1, "cdn")
     assert web.read("a.png", max_bytes=10) == b"ok"
-    assert checked == ["http://169.254.169.254/", "https://cdn.example.com/in/"]
+    assert checked == ["http://metadata.internal/", "https://cdn.example.com/in/"]
     assert fetched == ["https://cdn.example.com/in/a.png"]
 
 

@@ -79,6 +79,9 @@ STORAGE_OBJECT_MISSING = ErrorKind("5003", "storage", 404, "No object at that st
 STORAGE_WRITE_FAILED = ErrorKind("5004", "storage", 500, "The result could not be written to storage.")
 STORAGE_READ_FAILED = ErrorKind("5005", "storage", 400, "The object could not be read from storage.")
 DESTINATION_FAILED = ErrorKind("5006", "storage", 400, "The result could not be uploaded to the destination URL.")
+STORAGE_FORBIDDEN = ErrorKind(
+    "5007", "storage", 400, "The storage's endpoint points to an address this server may not connect to."
+)
 STORAGE_NAME_TAKEN = ErrorKind("5009", "storage", 409, "A storage with that name exists already.")
 BILLING_NO_CREDITS = ErrorKind("6001", "billing", 402, "Not enough credits left for this request.")
 VALIDATION = ErrorKind("9000", "validation", 422, "Request validation failed.")

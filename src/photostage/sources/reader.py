@@ -81,6 +81,12 @@ class SourceReader:
         except PhotostageError as error:
             raise for_field(error, field) from error
 
+    @property
+    def gate(self) -> AddressGate:
+        """The connect-time address gate of this reader (its policy and resolver), shared with the
+        storage connectors so every outbound connection is checked the same way."""
+        return self._gate
+
     def check_endpoint(self, url: str) -> None:
         """Refuse a service endpoint (a web folder's base URL, an S3 endpoint) whose host
         resolves to a forbidden address, with the same rules as inputs."""

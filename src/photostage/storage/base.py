@@ -14,11 +14,15 @@ from typing import Protocol, runtime_checkable
 
 from photostage.contract.errors import (
     SOURCE_TOO_LARGE,
+    STORAGE_FORBIDDEN,
     STORAGE_OBJECT_MISSING,
     STORAGE_READ_FAILED,
     STORAGE_WRITE_FAILED,
     PhotostageError,
 )
+from photostage.sources.addresses import AllowList
+from photostage.sources.guard import AddressGate, system_resolver
+from photostage.sources.stacks import refusal_in
 from photostage.storage.uri import storage_uri
 
 logger = logging.getLogger(__name__)
@@ -92,4 +96,22 @@ def write_failed(name: str, path: str, cause: BaseException | str) -> Photostage
     return PhotostageError(
         STORAGE_WRITE_FAILED,
         message=f"The object at {storage_uri(name, path)} could not be written ({reason}).",
+    )
+
+
+def strict_gate() -> AddressGate:
+    """The address gate of a connector given none: system DNS, no private address allowed."""
+    return AddressGate(allow_list=AllowList.parse(()), resolver=system_resolver)
+
+
+def endpoint_refused(name: str, cause: BaseException) -> PhotostageError | None:
+    """STORAGE_FORBIDDEN when the SSRF guard refused the connection behind ``cause`` (no request
+    was sent), else None."""
+    refusal = refusal_in(cause)
+    if refusal is None:
+        return None
+    return PhotostageError(
+        STORAGE_FORBIDDEN,
+        message=f"Storage {name!r} was not contacted: {refusal.public_message}",
+        details={"storage": [refusal.public_message]},
     )

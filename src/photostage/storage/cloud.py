@@ -5,18 +5,35 @@ at once, so a failed write leaves the previous object untouched. Reads check the
 before downloading it. Account storages never fall back to the server's own cloud credentials
 (environment, instance metadata): without credentials a connector is anonymous.
 
+Every connection goes through the SSRF guard at connect time (:mod:`photostage.sources.stacks`):
+s3fs's aiohttp connector resolves through the ``gate`` and connects only to addresses it vetted,
+gcsfs's likewise, and google-auth's token requests go through a guarded requests session. A
+connection the guard refuses is never made; the storage answers STORAGE_FORBIDDEN saying why.
+Without a ``gate`` a connector uses the strictest one (system DNS, nothing private allowed).
+
 s3fs and gcsfs are optional extras (``photostage[s3]``, ``photostage[gcs]``); a missing one is a
 clear 422 when such a storage is built, not an import error at start.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from typing import Any
 
 from photostage.contract.errors import PhotostageError, validation_error
-from photostage.storage.base import StoredObject, missing, read_failed, too_large, write_failed
+from photostage.sources.guard import AddressGate
+from photostage.sources.stacks import ConnectionAddressRefused, aiohttp_connector_args, guarded_requests_session
+from photostage.storage.base import (
+    StoredObject,
+    endpoint_refused,
+    missing,
+    read_failed,
+    strict_gate,
+    too_large,
+    write_failed,
+)
 from photostage.storage.uri import join_key, safe_path, storage_uri
 
 GCS_XML_ENDPOINT = "https://storage.googleapis.com"
@@ -55,22 +72,67 @@ def _s3_compatible_config(endpoint_url: str | None) -> dict[str, Any]:
 
 
 def make_s3_filesystem(
-    key: str | None, secret: str | None, region: str | None, endpoint_url: str | None
+    key: str | None, secret: str | None, region: str | None, endpoint_url: str | None, gate: AddressGate
 ) -> Any:
+    """An s3fs filesystem whose aiohttp connections resolve and connect through ``gate``."""
     s3fs = require_module("s3fs", "s3")
     client_kwargs: dict[str, Any] = {}
     if region is not None:
         client_kwargs["region_name"] = region
+    connector_args = aiohttp_connector_args(gate, refusal=ConnectionAddressRefused)
+    config = {**_s3_compatible_config(endpoint_url), "connector_args": connector_args}
     return s3fs.S3FileSystem(
         anon=key is None,
         key=key,
         secret=secret,
         endpoint_url=endpoint_url,
         client_kwargs=client_kwargs,
-        config_kwargs=_s3_compatible_config(endpoint_url),
+        config_kwargs=config,
         skip_instance_cache=True,
         use_listings_cache=False,
     )
+
+
+def make_gcs_filesystem(
+    service_account_info: dict[str, Any] | None, endpoint_url: str | None, gate: AddressGate
+) -> Any:
+    """A gcsfs filesystem whose aiohttp session connects through ``gate`` and whose token
+    refreshes (google-auth, over requests) go through a guarded requests session."""
+    core = require_module("gcsfs.core", "gcs")
+    import aiohttp
+
+    class GuardedGCSFileSystem(core.GCSFileSystem):  # type: ignore[misc, name-defined]
+        async def _set_session(self) -> Any:
+            if self._session is None:  # the connector binds the running loop: build it here
+                connector = aiohttp.TCPConnector(**aiohttp_connector_args(gate))
+                self.session_kwargs = {**self.session_kwargs, "connector": connector}
+            return await super()._set_session()
+
+    # gcsfs.core's class, not the package's default export: the latter probes bucket types over
+    # gRPC (zonal/hierarchical buckets), which we do not use.
+    filesystem = GuardedGCSFileSystem(
+        token=service_account_info if service_account_info is not None else "anon",
+        # "_" (any project) when the key names none: we never list or create buckets.
+        project=(service_account_info or {}).get("project_id") or "_",
+        endpoint_url=endpoint_url,
+        skip_instance_cache=True,
+        use_listings_cache=False,
+    )
+    credentials = filesystem.credentials
+    credentials.maybe_refresh = functools.partial(_guarded_refresh, credentials, gate)
+    return filesystem
+
+
+def _guarded_refresh(credentials: Any, gate: AddressGate, refresh_buffer: float = 300.0) -> None:
+    """gcsfs's ``GoogleCredentials.maybe_refresh`` with the token request sent through the guard
+    (gcsfs opens a plain ``requests.Session`` for it)."""
+    if credentials.credentials is None or credentials._credentials_valid(refresh_buffer):
+        return
+    from google.auth.transport.requests import Request
+
+    with guarded_requests_session(gate) as session, credentials.lock:
+        if not credentials._credentials_valid(refresh_buffer):
+            credentials.credentials.refresh(Request(session))
 
 
 class _BucketConnector:
@@ -80,6 +142,7 @@ class _BucketConnector:
     scheme: str
 
     def __init__(self, name: str, bucket: str, prefix: str, filesystem: Any, content_type_arg: str) -> None:
+        """``filesystem`` is built with the connector's gate (see ``make_*_filesystem``)."""
         self.name = name
         self.bucket = bucket
         self.prefix = safe_path(prefix.strip("/"), allow_folder=True).rstrip("/")
@@ -98,7 +161,7 @@ class _BucketConnector:
         except PhotostageError:
             raise
         except Exception as exc:  # third-party boundary: botocore, aiohttp, google-auth
-            raise read_failed(self.name, path, exc) from exc
+            raise endpoint_refused(self.name, exc) or read_failed(self.name, path, exc) from exc
         return info.get("type") == "file", int(info.get("size") or 0)
 
     def read(self, path: str, max_bytes: int) -> bytes:
@@ -115,7 +178,7 @@ class _BucketConnector:
         except FileNotFoundError:
             raise missing(self.name, path) from None
         except Exception as exc:
-            raise read_failed(self.name, path, exc) from exc
+            raise endpoint_refused(self.name, exc) or read_failed(self.name, path, exc) from exc
         if len(data) > max_bytes:
             raise too_large(self.name, path, max_bytes)
         return bytes(data)
@@ -125,7 +188,7 @@ class _BucketConnector:
         try:
             self.filesystem.pipe_file(location, data, **{self._content_type_arg: content_type})
         except Exception as exc:
-            raise write_failed(self.name, path, exc) from exc
+            raise endpoint_refused(self.name, exc) or write_failed(self.name, path, exc) from exc
         return StoredObject(
             bucket=self.bucket,
             key=key,
@@ -144,7 +207,7 @@ class _BucketConnector:
         except FileNotFoundError:
             return
         except Exception as exc:
-            raise write_failed(self.name, path, exc) from exc
+            raise endpoint_refused(self.name, exc) or write_failed(self.name, path, exc) from exc
 
 
 class S3Connector(_BucketConnector):
@@ -162,10 +225,11 @@ class S3Connector(_BucketConnector):
         endpoint_url: str | None = None,
         key: str | None = None,
         secret: str | None = None,
+        gate: AddressGate | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
-        filesystem = make_s3_filesystem(key, secret, region, endpoint_url)
+        filesystem = make_s3_filesystem(key, secret, region, endpoint_url, gate or strict_gate())
         super().__init__(name, bucket, prefix, filesystem, content_type_arg="ContentType")
 
 
@@ -186,23 +250,15 @@ class GCSConnector(_BucketConnector):
         access_key: str | None = None,
         secret_access_key: str | None = None,
         endpoint_url: str | None = None,
+        gate: AddressGate | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
+        gate = gate or strict_gate()
         if access_key is not None and secret_access_key is not None and service_account_info is None:
             filesystem = make_s3_filesystem(
-                access_key, secret_access_key, "auto", endpoint_url or GCS_XML_ENDPOINT
+                access_key, secret_access_key, "auto", endpoint_url or GCS_XML_ENDPOINT, gate
             )
             super().__init__(name, bucket, prefix, filesystem, content_type_arg="ContentType")
             return
-        core = require_module("gcsfs.core", "gcs")
-        # gcsfs.core's class, not the package's default export: the latter probes bucket types
-        # over gRPC (zonal/hierarchical buckets), which we do not use.
-        filesystem = core.GCSFileSystem(
-            token=service_account_info if service_account_info is not None else "anon",
-            # "_" (any project) when the key names none: we never list or create buckets.
-            project=(service_account_info or {}).get("project_id") or "_",
-            endpoint_url=endpoint_url,
-            skip_instance_cache=True,
-            use_listings_cache=False,
-        )
+        filesystem = make_gcs_filesystem(service_account_info, endpoint_url, gate)
         super().__init__(name, bucket, prefix, filesystem, content_type_arg="content_type")

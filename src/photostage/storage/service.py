@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
@@ -43,7 +44,8 @@ from photostage.contract.storage import (
     StorageOutDetailed_Pydantic,
     WebFolderParameters_Pydantic,
 )
-from photostage.storage.base import Connector
+from photostage.sources.guard import AddressGate
+from photostage.storage.base import Connector, strict_gate
 from photostage.storage.cloud import EXTRA_FOR_MODULE, GCSConnector, S3Connector, module_available
 from photostage.storage.crypto import CredentialCipher
 from photostage.storage.local import LocalConnector
@@ -98,7 +100,9 @@ class StorageService:
 
     ``fetch`` is the project's SSRF-guarded reader handed to web folders; ``url_guard`` is called
     with every remote endpoint (web folder ``base_url``, s3 ``endpoint_url``) before a connector
-    is built and raises to refuse it.
+    is built and raises to refuse it; ``gate`` is the connect-time address gate every connector's
+    connections go through (the strictest one when None). A forbidden IP literal endpoint is
+    refused already when the storage is created or changed.
     """
 
     def __init__(
@@ -107,8 +111,10 @@ class StorageService:
         settings: Settings,
         fetch: Callable[[str], bytes] | None = None,
         url_guard: Callable[[str], None] | None = None,
+        gate: AddressGate | None = None,
     ) -> None:
         self._sessions = sessions
+        self._gate = gate
         self._settings = settings
         self._cipher = CredentialCipher(settings.secret("storage-key", settings.storage.encryption_key))
         self._fetch = fetch
@@ -142,6 +148,7 @@ class StorageService:
         self, account_id: int, body: StorageIn_Pydantic, extensions: bool = False
     ) -> StorageOutDetailed_Pydantic:
         self._require_type(body.type)
+        self._refuse_forbidden_literal(body.parameters)
         public, credentials = split_secrets(body.parameters)
         with self._sessions() as session:
             self._refuse_taken_name(session, account_id, body.name, storage_id=None)
@@ -173,6 +180,7 @@ class StorageService:
             base = self._full_parameters(row) if storage_type == row.type else {}
             patch = body.parameters.model_dump(exclude_unset=True) if body.parameters is not None else None
             storage = validate_storage(name, storage_type, merge_parameters(base, patch))
+            self._refuse_forbidden_literal(storage.parameters)
             if name != row.name:
                 self._refuse_taken_name(session, account_id, name, storage_id=row.id)
             public, credentials = split_secrets(storage.parameters)
@@ -216,6 +224,7 @@ class StorageService:
                 endpoint_url=parameters.endpoint_url,
                 key=parameters.credentials.access_key,
                 secret=parameters.credentials.secret_access_key,
+                gate=self._gate,
             )
         if isinstance(parameters, GCSParameters_Pydantic):
             return GCSConnector(
@@ -225,6 +234,7 @@ class StorageService:
                 service_account_info=parameters.credentials.service_account_json,
                 access_key=parameters.credentials.access_key,
                 secret_access_key=parameters.credentials.secret_access_key,
+                gate=self._gate,
             )
         if not isinstance(parameters, WebFolderParameters_Pydantic):
             raise TypeError(f"unknown storage type {row.type!r}")
@@ -235,7 +245,21 @@ class StorageService:
             allow_write=parameters.allow_write,
             fetch=self._fetch,
             timeout_s=self._settings.sources.timeout_s,
+            gate=self._gate,
         )
+
+    def _refuse_forbidden_literal(self, parameters: BaseModel) -> None:
+        """An endpoint that names a forbidden IP literally can never be used: 422 when the storage
+        is made. Host names are judged at every connection (their addresses change)."""
+        for field in ("endpoint_url", "base_url"):
+            url = getattr(parameters, field, None)
+            host = urlsplit(url).hostname if isinstance(url, str) else None
+            if not host:
+                continue
+            try:
+                (self._gate or strict_gate()).check_literal(host)
+            except PhotostageError as error:
+                raise validation_error(f"parameters.{field}", error.public_message) from None
 
     def _guard(self, url: str | None) -> None:
         if url is not None and self._url_guard is not None:

@@ -1,22 +1,36 @@
 """A web folder: objects are URLs under ``base_url``, read by GET and (when allowed) written by PUT.
 
-Reads may go through the project's SSRF-guarded reader (``fetch``), which checks the address at
-connect time and caps the size; without one, plain httpx is used with redirects off. Writes are a
-single PUT, so the server stores the whole object or nothing.
+Every request goes through the SSRF guard at connect time (the ``gate``; the strictest one when
+none is given): reads through the project's guarded reader when one is given (``fetch``, which
+also caps the size and follows redirects hop by hop, each checked), everything else (and reads
+without ``fetch``) through an httpx client on :class:`~photostage.sources.guard.GuardedTransport`,
+redirects off. Writes are a single PUT, so the server stores the whole object or nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import ssl
+from collections.abc import Callable, Iterator
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
-from photostage.contract.errors import FORBIDDEN, PhotostageError
-from photostage.storage.base import StoredObject, missing, read_failed, too_large, write_failed
+from photostage.contract.errors import FORBIDDEN, SOURCE_FORBIDDEN, SOURCE_UNREACHABLE, PhotostageError
+from photostage.sources.guard import AddressGate, Deadline, GuardedTransport
+from photostage.storage.base import (
+    StoredObject,
+    endpoint_refused,
+    missing,
+    read_failed,
+    strict_gate,
+    too_large,
+    write_failed,
+)
 from photostage.storage.uri import join_key, safe_path, storage_uri
 
 MISSING_STATUSES = frozenset({404, 410})
+Failure = Callable[[str, str, BaseException | str], PhotostageError]
 
 
 class WebFolderConnector:
@@ -29,6 +43,8 @@ class WebFolderConnector:
         allow_write: bool = False,
         fetch: Callable[[str], bytes] | None = None,
         timeout_s: float = 20.0,
+        gate: AddressGate | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -41,30 +57,51 @@ class WebFolderConnector:
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._fetch = fetch
         self._timeout_s = timeout_s
+        self._gate = gate or strict_gate()
+        self._tls = tls_context
 
     def url(self, path: str) -> str:
         key = join_key(self.prefix, safe_path(path))
         return f"{self._origin}/{quote(key, safe='/')}"
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=self._timeout_s, follow_redirects=False)
+        """A client whose connections the guard vets at connect time, within one time budget."""
+        transport = GuardedTransport(
+            self._gate, Deadline.after(self._timeout_s), self._tls or httpx.create_ssl_context()
+        )
+        return httpx.Client(transport=transport, timeout=self._timeout_s, follow_redirects=False)
+
+    @contextlib.contextmanager
+    def _connection(self, path: str, failed: Failure) -> Iterator[None]:
+        """Transport failures as storage errors: the guard's refusal is STORAGE_FORBIDDEN (nothing
+        was sent), a name that does not resolve and other HTTP errors are ``failed``."""
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            raise failed(self.name, path, exc) from exc
+        except PhotostageError as exc:
+            if exc.kind is SOURCE_FORBIDDEN:
+                raise endpoint_refused(self.name, exc) or exc from exc
+            if exc.kind is SOURCE_UNREACHABLE:
+                raise failed(self.name, path, "the host name could not be resolved") from exc
+            raise
 
     def read(self, path: str, max_bytes: int) -> bytes:
         url = self.url(path)
         if self._fetch is not None:
-            data = self._fetch(url)
+            try:
+                data = self._fetch(url)
+            except PhotostageError as exc:
+                raise (endpoint_refused(self.name, exc) if exc.kind is SOURCE_FORBIDDEN else exc) from exc
             if len(data) > max_bytes:
                 raise too_large(self.name, path, max_bytes)
             return data
-        try:
-            with self._client() as client, client.stream("GET", url) as response:
-                if response.status_code in MISSING_STATUSES:
-                    raise missing(self.name, path)
-                if response.status_code != 200:
-                    raise read_failed(self.name, path, f"HTTP {response.status_code}")
-                return self._capped_body(response, path, max_bytes)
-        except httpx.HTTPError as exc:
-            raise read_failed(self.name, path, exc) from exc
+        with self._connection(path, read_failed), self._client() as client, client.stream("GET", url) as response:
+            if response.status_code in MISSING_STATUSES:
+                raise missing(self.name, path)
+            if response.status_code != 200:
+                raise read_failed(self.name, path, f"HTTP {response.status_code}")
+            return self._capped_body(response, path, max_bytes)
 
     def _capped_body(self, response: httpx.Response, path: str, max_bytes: int) -> bytes:
         declared = response.headers.get("content-length", "")
@@ -90,11 +127,8 @@ class WebFolderConnector:
     def write(self, path: str, data: bytes, content_type: str) -> StoredObject:
         url = self.url(path)
         self._require_write(path)
-        try:
-            with self._client() as client:
-                response = client.put(url, content=data, headers={"content-type": content_type})
-        except httpx.HTTPError as exc:
-            raise write_failed(self.name, path, exc) from exc
+        with self._connection(path, write_failed), self._client() as client:
+            response = client.put(url, content=data, headers={"content-type": content_type})
         if not 200 <= response.status_code < 300:
             raise write_failed(self.name, path, f"HTTP {response.status_code}")
         return StoredObject(
@@ -106,11 +140,8 @@ class WebFolderConnector:
 
     def exists(self, path: str) -> bool:
         url = self.url(path)
-        try:
-            with self._client() as client:
-                response = client.head(url)
-        except httpx.HTTPError as exc:
-            raise read_failed(self.name, path, exc) from exc
+        with self._connection(path, read_failed), self._client() as client:
+            response = client.head(url)
         if response.status_code in MISSING_STATUSES:
             return False
         if response.status_code != 200:
@@ -120,11 +151,8 @@ class WebFolderConnector:
     def delete(self, path: str) -> None:
         url = self.url(path)
         self._require_write(path)
-        try:
-            with self._client() as client:
-                response = client.delete(url)
-        except httpx.HTTPError as exc:
-            raise write_failed(self.name, path, exc) from exc
+        with self._connection(path, write_failed), self._client() as client:
+            response = client.delete(url)
         if response.status_code in MISSING_STATUSES:
             return
         if not 200 <= response.status_code < 300:
