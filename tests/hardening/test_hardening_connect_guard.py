@@ -144,6 +144,19 @@ def test_webhook(canary: Canary, dns: RebindingDns) -> None:
     assert canary.accepted == []
 
 
+def test_http_destination_upload(canary: Canary, dns: RebindingDns) -> None:
+    import httpx
+
+    from photostage.sources.http_put import HttpPutter
+
+    putter = HttpPutter(SourcePolicy(timeout_s=30), strict(), httpx.create_ssl_context())
+    checked(dns, canary.port)
+    with pytest.raises(PhotostageError) as caught:
+        putter.put(f"http://{REBIND}:{canary.port}/upload.png?X-Amz-Signature=s", b"x", "image/png")
+    assert_refused_by_the_guard(caught.value)
+    assert canary.accepted == []
+
+
 @pytest.mark.parametrize("operation", ["read", "write", "exists", "delete"])
 def test_web_folder(canary: Canary, dns: RebindingDns, operation: str) -> None:
     connector = WebFolderConnector("cdn", f"http://{REBIND}:{canary.port}/folder/", allow_write=True)
@@ -301,6 +314,17 @@ def test_storage_endpoints_through_the_api(api, canary: Canary, dns: RebindingDn
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == STORAGE_FORBIDDEN.code
     assert dns.lookups >= 2 and canary.accepted == []
+
+
+def test_an_http_destination_through_the_api(api, canary: Canary, dns: RebindingDns) -> None:  # type: ignore[no-untyped-def]
+    client, auth = api
+    checked(dns, canary.port)
+    body = {"object": {"image_url": PRODUCT_URI}, "scene": {"effect": "shadows"},
+            "output": {"number_of_images": 1, "format": "jpeg", "destination": f"http://{REBIND}:{canary.port}/r.jpeg"}}
+    response = client.post("/v1/scene/create", json=body, headers=auth)
+    assert 400 <= response.status_code < 500, response.text
+    assert "loopback, private or reserved" in response.text
+    assert canary.accepted == []
 
 
 def test_an_async_job_writing_to_a_rebinding_storage_ends_error_and_sends_nothing(  # type: ignore[no-untyped-def]
