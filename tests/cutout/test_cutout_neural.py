@@ -166,8 +166,8 @@ def test_registry_builds_the_neural_engine_from_a_path(tmp_path: Path) -> None:
 
 def packshot_scene(size: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A boxed product on white with what real packshots have: a dark frame and a pale cover with a
-    printed figure (what a salient-object model picks out), a hole through a handle that shows the
-    backdrop, and a soft floor shadow that fades into the white. RGB, the product's truth mask and
+    printed figure and letter (what a salient-object model picks out), a hole through a handle that
+    shows the backdrop, and a soft floor shadow that fades into the white. RGB, the product's truth mask and
     a model's mask that found only the printed figure and the handle."""
     rgb = np.full((size, size, 3), 255, np.uint8)
     truth = np.zeros((size, size), bool)
@@ -182,6 +182,12 @@ def packshot_scene(size: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     figure = np.zeros((size, size), np.uint8)
     cv2.ellipse(figure, (200, 200), (30, 90), 0, 0, 360, 1, -1)
     rgb[figure > 0] = (200, 80, 120)
+    # a printed letter "O" whose counter is as white as the backdrop; the model finds the letter
+    letter = np.zeros((size, size), np.uint8)
+    cv2.circle(letter, (150, 110), 22, 1, 7)
+    cv2.circle(rgb, (150, 110), 15, (255, 255, 255), -1)
+    rgb[letter > 0] = (170, 30, 90)
+    figure |= letter
     # a handle on top with a hole through it
     cv2.ellipse(rgb, (200, 60), (50, 40), 0, 180, 360, (40, 40, 45), 10)
     handle = np.zeros((size, size), np.uint8)
@@ -197,6 +203,7 @@ def test_a_missed_box_is_completed_from_its_silhouette_without_shadow_or_the_han
     assert iou(completed.astype(np.uint8) * 255, truth.astype(np.float32)) > 0.98
     assert not completed[360:380, 60:340].any()  # the floor shadow is not product
     assert not completed[40:50, 185:215].any()  # the backdrop seen through the handle stays out
+    assert completed[100:120, 140:160].all()  # the white counter of a printed letter is product
 
 
 def test_a_busy_backdrop_is_left_to_the_model() -> None:

@@ -215,6 +215,7 @@ class NeuralEngine:
             upscaled = complete_on_plain_backdrop(rgb, upscaled)
         upsampled = height > saliency.shape[0] or width > saliency.shape[1]
         alpha = refine_upsampled(rgb, upscaled, radius, self.tile_size, upsampled)
+        alpha = opaque_inside(alpha, radius)
         if rgba[..., 3].min() < 255:
             alpha *= rgba[..., 3].astype(np.float32) / 255.0
         result = decontaminate(rgb, alpha, radius)
@@ -258,6 +259,17 @@ def refine_upsampled(
         region = band[cell]
         alpha[cell][region] = np.clip(refined[region], 0.0, 1.0)
     return np.where(alpha < 0.02, 0.0, np.where(alpha > 0.98, 1.0, alpha)).astype(np.float32)
+
+
+def opaque_inside(alpha: np.ndarray, radius: int) -> np.ndarray:
+    """The product opaque everywhere but its edge band: a salient-object map is a confidence, and
+    it fades inside pale or low-contrast faces (a white carton's side at 0.4), which would show
+    the new scene through the product. Soft values stay within ``radius`` of the outline."""
+    solid = (alpha >= 0.5).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    inside = cv2.erode(solid, kernel, borderType=cv2.BORDER_REPLICATE) > 0
+    alpha[inside] = 1.0
+    return alpha
 
 
 # --- completing the map with the silhouette against a plain backdrop -----------------------------
@@ -348,7 +360,13 @@ def silhouette_completion(rgb: np.ndarray, found: np.ndarray) -> np.ndarray | No
     neighbour = cv2.dilate(regions.astype(np.float32), square).astype(np.int32)  # the region a rim pixel borders
     rim_total = np.bincount(neighbour[rim].ravel(), minlength=count)
     rim_added = np.bincount(neighbour[rim & added].ravel(), minlength=count)
-    through_hole = (backdrop_share > 0.5) & (rim_added < 0.5 * np.maximum(rim_total, 1))
+    # the backdrop seen through a hole of the product's outline (a handle the model found, touching the
+    # backdrop outside) is a hole; inside an island the model found on the product (a printed letter)
+    # it is print, and filled
+    outline = found & _touching_border(found | outside) & ~outside
+    rim_outline = np.bincount(neighbour[rim & outline].ravel(), minlength=count)
+    through_hole = ((backdrop_share > 0.5) & (rim_added < 0.5 * np.maximum(rim_total, 1))
+                    & (rim_outline >= 0.5 * np.maximum(rim_total, 1)))
     fill = ~through_hole
     touching = np.unique(regions[(cv2.dilate(outside.astype(np.uint8), square) > 0) & (free > 0)])
     fill[touching] = False
