@@ -6,14 +6,16 @@ everything under one data directory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from photostage.secretfiles import read_or_create_secret
 
+DEVICE_NAME = re.compile(r"^(auto|cpu|cuda|mps)(?::(\d{1,3}))?$")  # the diffusion engine's device names
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev"}
 
 
@@ -87,12 +89,49 @@ def default_models() -> dict[str, ModelEntry]:
     return {name: ModelEntry(engine="studio") for name in ("v1", "v2-beta", "v2")}
 
 
+class DiffusionMemorySettings(BaseModel):
+    """Forces parts of the diffusion engine's memory plan (unset: decided from the device's free memory)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_batch: int | None = Field(None, ge=1, le=64, description="Most images per pipeline call.")
+    attention_slicing: bool | None = None
+    vae_slicing: bool | None = None
+    vae_tiling: bool | None = None
+    offload: Literal["auto", "none", "model", "sequential"] = "auto"
+
+
 class EnginesSettings(BaseModel):
     models: dict[str, ModelEntry] = Field(default_factory=default_models)
     diffusion_path: Path | None = Field(
-        None, description="Local diffusers-format inpainting pipeline; when set, `v2` maps to diffusion."
+        None, description="Local diffusion weights: a diffusers-format directory (SD 1.5/2, SDXL, FLUX.1 Fill; "
+        "inpainting or text-to-image) or a single .safetensors/.ckpt checkpoint; when set, `v2` maps to diffusion."
     )
-    diffusion_device: str = "auto"
+    diffusion_config: Path | None = Field(
+        None, description="For a single-file checkpoint: a diffusers-format directory with the same "
+        "architecture's configs and tokenizer files (its repository without the weights)."
+    )
+    diffusion_device: str = Field("auto", description="auto (first GPU, else the CPU), cpu, cuda, cuda:N, mps.")
+    diffusion_dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", description="auto: float32 on the CPU, float16 on a GPU (bfloat16 for FLUX where supported)."
+    )
+    diffusion_memory: DiffusionMemorySettings = Field(default_factory=DiffusionMemorySettings)
+    diffusion_controlnet_path: Path | None = Field(
+        None, description="A diffusers-format ControlNet (Canny) for the same SD/SDXL base, used on every scene."
+    )
+    diffusion_preload: bool = Field(
+        True, description="Load the weights when the server or worker starts (requests meanwhile get 503)."
+    )
+    diffusion_queue: int = Field(
+        4, ge=0, le=1000, description="Diffusion calls that may wait for the device; more get 503 + Retry-After."
+    )
+
+    @field_validator("diffusion_device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        match = DEVICE_NAME.match(value.strip().lower())
+        if match is None or (match.group(2) is not None and match.group(1) in ("auto", "mps")):
+            raise ValueError(f"device {value!r} is not one of auto, cpu, cpu:N, cuda, cuda:N, mps")
+        return match.group(0)
 
 
 class CutoutSettings(BaseModel):

@@ -179,17 +179,60 @@ def check_opencv_threads() -> Check:
 
 
 # ----------------------------------------------------------------------------------- engines
-def check_scene_models(settings: Settings) -> list[Check]:
-    """Each configured model name: warn when its engine cannot run here (requests for it get 422)."""
+def check_scene_models(settings: Settings, warm: bool = False) -> list[Check]:
+    """Each configured model name: warn when its engine cannot run here (requests for it get 422),
+    or runs somewhere slow (diffusion on the CPU); say where engines with weights run and whether
+    they are loaded. ``warm`` loads the weights now and paints one small test image with them."""
     from photostage.scenes.registry import build_scene_engines
 
+    engines = build_scene_engines(settings)
     checks = []
-    for model in build_scene_engines(settings).describe():
-        if model.available:
-            checks.append(Check(f"model {model.name}", "ok", f"engine {model.engine}"))
+    if warm:
+        for name, engine in engines.engines.items():
+            if callable(getattr(engine, "warm", None)) and engine.available():
+                checks.append(guarded(f"weights {name}", lambda engine=engine, name=name: warm_engine(name, engine)))
+    for model in engines.describe():
+        status = model.status
+        where = _where(status)
+        if not model.available:
+            reason = status.get("reason") or "not available"
+            checks.append(Check(f"model {model.name}", "warn", f"engine {model.engine}: {reason}"))
+        elif status.get("warning"):
+            checks.append(Check(f"model {model.name}", "warn", f"engine {model.engine}{where}: {status['warning']}"))
         else:
-            checks.append(Check(f"model {model.name}", "warn", f"engine {model.engine} is not available"))
+            checks.append(Check(f"model {model.name}", "ok", f"engine {model.engine}{where}"))
     return checks
+
+
+def _where(status: dict[str, object]) -> str:
+    parts = []
+    if status.get("device"):
+        parts.append(f"on {status['device']}" + (f" ({status['dtype']})" if status.get("dtype") else ""))
+    if status.get("weights"):
+        parts.append(f"weights {status['weights']}")
+    if status.get("memory_plan"):
+        parts.append(str(status["memory_plan"]))
+    return f", {', '.join(parts)}" if parts else ""
+
+
+def warm_engine(name: str, engine: object) -> Check:
+    """Load an engine's weights and paint one 64×64 test image in one step: proof they run here."""
+    from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec
+
+    started = time.perf_counter()
+    loaded = engine.warm()  # type: ignore[attr-defined]
+    load_s = time.perf_counter() - started
+    rgba = np.zeros((64, 64, 4), np.uint8)
+    rgba[20:52, 24:40] = (180, 60, 50, 255)
+    options: dict[str, object] = {"steps": 1, "max_side": 64, "outline_check": False}
+    job = RenderJob(scene=SceneSpec(kind="prompt", prompt="doctor test", model_options=options), width=64,
+                    height=64, product=PlacedObject(rgba, (24, 20, 40, 52)), seed=1)
+    started = time.perf_counter()
+    engine.render(job)  # type: ignore[attr-defined]
+    paint_ms = (time.perf_counter() - started) * 1000
+    status = loaded.status()
+    return Check(f"weights {name}", "ok", f"loaded on {status['device']} ({status['dtype']}) in {load_s:.1f} s, "
+                 f"{status['weights_gib']} GiB, {status['memory_plan']}; a 64² test image in {paint_ms:.0f} ms")
 
 
 def check_cutout_engine(settings: Settings) -> Check:
@@ -313,13 +356,13 @@ def guarded_many(name: str, checks: Callable[[], list[Check]]) -> list[Check]:
         return [Check(name, "fail", error_line(error))]
 
 
-def run_checks(settings: Settings) -> Report:
+def run_checks(settings: Settings, warm: bool = False) -> Report:
     checks: list[Check] = [check_python()]
     checks += guarded_many("packages", check_required_packages)
     checks += check_codecs()
     checks.append(guarded("opencv threads", check_opencv_threads))
     checks += guarded_many("optional packages", check_optional_packages)
-    checks += guarded_many("models", lambda: check_scene_models(settings))
+    checks += guarded_many("models", lambda: check_scene_models(settings, warm))
     checks.append(guarded("cutout engine", lambda: check_cutout_engine(settings)))
     checks.append(guarded("data dir", lambda: check_data_dir(settings.data_dir)))
     checks.append(guarded("database", lambda: check_database(settings)))
@@ -346,10 +389,13 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--data-dir", help="State directory (default $PHOTOSTAGE_DATA_DIR or ./data)."),
         ] = None,
+        warm: Annotated[
+            bool, typer.Option("--warm", help="Load the diffusion weights and paint one small test image with them.")
+        ] = False,
     ) -> None:
         """Check this installation: packages, codecs, engines, data dir, database, Redis, storages."""
         settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-        report = run_checks(settings)
+        report = run_checks(settings, warm)
         if json_output:
             typer.echo(json.dumps(report.as_json(), indent=2))
         else:

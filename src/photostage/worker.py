@@ -51,6 +51,8 @@ class WorkerRuntime:
         for plugin in self.plugins:
             plugin(services)
         services.jobs.start()
+        if self.settings.engines.diffusion_preload:
+            services.engines.start_loading()
         log.info(
             "worker %s ready (queue %s, lease %.0f s)", os.getpid(), self.options.queue, self.options.lease_s
         )
@@ -115,6 +117,12 @@ def run_worker(
 
     configure_logging(settings.log.format, loglevel)
     options = replace(options, runner="celery")
+    if settings.engines.diffusion_path is not None and pool == "prefork" and concurrency > 1:
+        log.warning(
+            "diffusion weights are configured and --pool prefork runs %d processes: each loads its own copy "
+            "of the weights onto the GPU; run GPU workers with --pool threads (one copy, calls queue for the "
+            "device) or --concurrency 1", concurrency,
+        )
     app = make_celery_app(options)
     runtime = WorkerRuntime(settings=settings, options=options, app=app, plugins=plugins)
     register_job_task(app, runtime.execute)

@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sweeper = asyncio.create_task(_sweep_tmp(services))
         await asyncio.to_thread(services.jobs.start)
+        if settings.engines.diffusion_preload:
+            services.engines.start_loading()  # weights load in the background; requests meanwhile get 503
         try:
             yield
         finally:

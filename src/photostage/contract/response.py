@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -42,11 +44,21 @@ class Response_ScenePipelineResponseOut_(BaseModel):  # noqa: N801 - Claid's com
 
 
 class ModelOut(BaseModel):
-    """One row of ``GET /v1/models``: a model name, its engine, and whether it can run here."""
+    """One row of ``GET /v1/models``: a model name, its engine, whether it can run here, and (from
+    ``device`` on) where and how: engines with weights say whether they are loaded, and warn when
+    they run somewhere slow (``auto`` without a GPU runs diffusion on the CPU)."""
 
     name: str
     engine: str
     available: bool
+    device: str | None = Field(None, description="Where the engine computes: cpu, cuda:0, mps.")
+    dtype: str | None = Field(None, description="Number format of the weights (once loaded).")
+    weights: Literal["idle", "loading", "ready", "failed"] | None = Field(
+        None, description="Engines with weights: not loaded yet, loading, in memory, or failed to load."
+    )
+    memory: str | None = Field(None, description="The memory plan the weights were placed with.")
+    warning: str | None = None
+    reason: str | None = Field(None, description="Why the model is not available here.")
 
 
 class ModelsOut(BaseModel):

@@ -8,7 +8,7 @@ available. A model whose engine is unavailable is a clear 422, never a silent su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from photostage.config import ModelEntry, Settings
 from photostage.contract.errors import MODEL_UNAVAILABLE, PhotostageError
@@ -21,6 +21,7 @@ class ModelInfo:
     name: str
     engine: str
     available: bool
+    status: dict[str, object] = field(default_factory=dict)  # device honesty, for engines with weights
 
 
 @dataclass
@@ -30,10 +31,35 @@ class SceneEngines:
     builtin: SceneEngine
 
     def describe(self) -> list[ModelInfo]:
-        return [
-            ModelInfo(name, entry.engine, entry.engine in self.engines and self.engines[entry.engine].available())
-            for name, entry in self.models.items()
-        ]
+        """Each model name, its engine, whether it can run here, and (engines with weights) where
+        they run, in what number format, whether loaded, and any warning."""
+        described = []
+        for name, entry in self.models.items():
+            engine = self.engines.get(entry.engine)
+            status = getattr(engine, "status", None)
+            details: dict[str, object] = dict(status()) if callable(status) else {}
+            if engine is not None and not callable(status):
+                details["device"] = "cpu"  # the built-in engines compute on the CPU, without weights
+            described.append(ModelInfo(name, entry.engine, engine is not None and engine.available(), details))
+        return described
+
+    def start_loading(self) -> None:
+        """Start loading every engine's weights in the background (server and worker start)."""
+        for engine in self.engines.values():
+            start = getattr(engine, "start_loading", None)
+            if callable(start):
+                start()
+
+    def check_capacity(self, model: str, kind: str, template_mode: str | None) -> None:
+        """Refuse now (503 with Retry-After) when the engine that would render this scene could not
+        take one more call: the overload gate asks before any work or credit is spent on a request.
+        Scenes the built-in engine renders (effects, locked templates) never wait for a GPU."""
+        entry = self.models.get(model)
+        if entry is None or kind == "effect" or (kind == "template" and template_mode == "lock"):
+            return
+        check = getattr(self.engines.get(entry.engine), "check_capacity", None)
+        if callable(check):
+            check()
 
     def engine_for(self, model: str, kind: str, template_mode: str | None) -> SceneEngine:
         entry = self.models.get(model)
@@ -59,9 +85,8 @@ def build_scene_engines(settings: Settings) -> SceneEngines:
 
     engines: dict[str, SceneEngine] = {"studio": StudioEngine()}
     if settings.engines.diffusion_path is not None:
-        from photostage.scenes.diffusion.engine import DiffusionEngine
+        from photostage.scenes.diffusion.engine import DiffusionEngine, settings_from
 
-        engines["diffusion"] = DiffusionEngine(
-            settings.engines.diffusion_path, device=settings.engines.diffusion_device
-        )
+        diffusion = settings_from(settings.engines)
+        engines["diffusion"] = DiffusionEngine(diffusion.path, settings=diffusion)
     return SceneEngines(engines=engines, models=dict(settings.engines.models), builtin=BuiltinEngine())

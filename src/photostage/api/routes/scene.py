@@ -12,6 +12,7 @@ from photostage.api.routes import ERROR_RESPONSES
 from photostage.contract.errors import OVERLOADED, PhotostageError
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.contract.response import Response_ScenePipelineResponseOut_
+from photostage.pipeline.plan import scene_spec
 from photostage.services import Services
 
 router = APIRouter(prefix="/v1/scene", tags=["Image"])
@@ -67,6 +68,14 @@ def _run(
     # until done and keeps its slot here.
     if not services.capacity.acquire(blocking=False):
         raise PhotostageError(OVERLOADED, headers={"Retry-After": "2"})
+    # GPU work is its own capacity: a full device queue (or weights still loading) is refused
+    # here, before credits are reserved or anything is fetched.
+    try:
+        spec, _ = scene_spec(body.scene, {})
+        services.engines.check_capacity(spec.model, spec.kind, spec.template_mode)
+    except BaseException:
+        services.capacity.release()
+        raise
     images = body.output_options.number_of_images
     try:
         services.credits.reserve(principal.account_id, images)

@@ -11,16 +11,16 @@ torch is imported inside functions only.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Literal
+
+from photostage.config import DEVICE_NAME
 
 DeviceKind = Literal["auto", "cpu", "cuda", "mps"]
 DtypeName = Literal["auto", "float16", "bfloat16", "float32"]
 DTYPE_NAMES: tuple[str, ...] = ("auto", "float16", "bfloat16", "float32")
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 
-_DEVICE = re.compile(r"^(auto|cpu|cuda|mps)(?::(\d{1,3}))?$")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class DeviceSpec:
 
 def parse_device(text: str) -> DeviceSpec:
     """``"cuda:1"`` → DeviceSpec("cuda", 1); anything else than the forms above is a ValueError."""
-    match = _DEVICE.match(text.strip().lower())
+    match = DEVICE_NAME.match(text.strip().lower())
     if match is None:
         raise ValueError(f"device {text!r} is not one of auto, cpu, cpu:N, cuda, cuda:N, mps")
     kind, index = match.group(1), match.group(2)

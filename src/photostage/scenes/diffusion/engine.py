@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from photostage.config import EnginesSettings
 from photostage.contract.errors import (
     MODEL_UNAVAILABLE,
     OVERLOADED,
@@ -46,6 +47,7 @@ from photostage.imaging import shadows
 from photostage.scenes.base import RenderedScene, RenderJob, SceneSpec
 from photostage.scenes.diffusion import canvas, outline
 from photostage.scenes.diffusion.admission import DeviceAdmission, DeviceBusy
+from photostage.scenes.diffusion.memory import MemoryPolicy
 from photostage.scenes.diffusion.options import DiffusionOptions, parse_options
 from photostage.scenes.diffusion.pipeline import (
     CallSettings,
@@ -135,6 +137,19 @@ class DiffusionSettings:
     max_waiting: int = 4  # calls that may wait for the device; more are refused with 503
 
 
+def settings_from(engines: EnginesSettings) -> DiffusionSettings:
+    """The engine's settings from the server's ``engines.diffusion_*`` settings."""
+    if engines.diffusion_path is None:
+        raise ValueError("engines.diffusion_path is not set")
+    memory = engines.diffusion_memory
+    policy = MemoryPolicy(max_batch=memory.max_batch, attention_slicing=memory.attention_slicing,
+                          vae_slicing=memory.vae_slicing, vae_tiling=memory.vae_tiling, offload=memory.offload)
+    runtime = Runtime(device=engines.diffusion_device, dtype=engines.diffusion_dtype, memory=policy,
+                      controlnet=engines.diffusion_controlnet_path)
+    return DiffusionSettings(path=engines.diffusion_path, config=engines.diffusion_config, runtime=runtime,
+                             max_waiting=engines.diffusion_queue)
+
+
 class DiffusionEngine:
     """Scenes from a local diffusers inpainting pipeline (SD 1.5 / 2, SDXL, FLUX.1 Fill)."""
 
@@ -200,6 +215,16 @@ class DiffusionEngine:
         if reason is not None:
             state["reason"] = reason
         return state
+
+    def check_capacity(self) -> None:
+        """503 with Retry-After now when the device's queue is full, or its weights still load
+        (the overload gate asks before any work is done for a request)."""
+        if self._loader.state == "loading":
+            self._pipeline()  # raises the 503 that says so
+        try:
+            self.admission.check()
+        except DeviceBusy as busy:
+            raise _busy(busy) from None
 
     def start_loading(self) -> None:
         """Load the weights in the background now (at server start), so no request waits for them."""
@@ -322,8 +347,7 @@ class DiffusionEngine:
             with self.admission.slot(control.stop, bounded=not control.may_queue):
                 return loaded.generate(prepared[0].settings, [item.generation for item in prepared], control.stop)
         except DeviceBusy as busy:
-            raise PhotostageError(OVERLOADED, headers={"Retry-After": str(busy.retry_after_s)}, details={
-                "scene.model": [f"{busy}; retry in about {busy.retry_after_s} s"]}) from None
+            raise _busy(busy) from None
         except OutOfDeviceMemory as error:
             raise PhotostageError(SCENE_OUT_OF_MEMORY, headers={"Retry-After": str(OOM_RETRY_AFTER_S)}, details={
                 "scene.model": [str(error)]}) from None
@@ -332,6 +356,11 @@ class DiffusionEngine:
                 f"{error} (operator); retry with another seed, or use a model on the studio engine"]}) from None
         except ValueError as error:  # an option the weights cannot honour (e.g. an incompatible scheduler)
             raise PhotostageError(SCENE_FAILED, details={"scene.model": [str(error)]}) from error
+
+
+def _busy(busy: DeviceBusy) -> PhotostageError:
+    return PhotostageError(OVERLOADED, headers={"Retry-After": str(busy.retry_after_s)}, details={
+        "scene.model": [f"{busy}; retry in about {busy.retry_after_s} s"]})
 
 
 def _device_preview(device: str) -> dict[str, object]:

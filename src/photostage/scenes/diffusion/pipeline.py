@@ -375,7 +375,7 @@ class LoadedPipeline:
             variant = getattr(diffusers, name).from_pipe(self.pipe, **extra)
             variant.set_progress_bar_config(disable=True)
             if self.plan.offload != "none":
-                _place(variant, self.plan, self.device)
+                apply_memory_plan(variant, self.plan, self.device)
             self._variants[key] = variant
         return self._variants[key]
 
@@ -561,7 +561,7 @@ def _read_pipeline(source: WeightsSource, dtype: Any, dtype_name: str) -> tuple[
     return pipe, variant
 
 
-def _place(pipe: Any, plan: MemoryPlan, device: ResolvedDevice) -> None:
+def apply_memory_plan(pipe: Any, plan: MemoryPlan, device: ResolvedDevice) -> None:
     """Apply the memory plan: move or offload, then switch on the savings it chose."""
     if plan.offload == "model":
         pipe.enable_model_cpu_offload(device=device.torch_name)
@@ -603,7 +603,7 @@ def load_pipeline(source: WeightsSource, runtime: Runtime) -> LoadedPipeline:
         side=native_side_of(pipe), cost=cost, dtype_bytes=DTYPE_BYTES[dtype_name], wanted_batch=runtime.wanted_batch,
         accelerator=device.accelerator, policy=runtime.memory,
     )
-    _place(pipe, plan, device)
+    apply_memory_plan(pipe, plan, device)
     if controlnet is not None and plan.offload == "none":
         controlnet.to(device.torch_name)
     seconds = time.perf_counter() - started
