@@ -232,7 +232,8 @@ def test_api_v2_scene_runs_the_diffusion_engine(tiny_dir: Path, tmp_path: Path) 
     }
     settings = Settings(
         data_dir=tmp_path,
-        engines={"diffusion_path": str(tiny_dir), "diffusion_device": "cpu", "models": models},  # type: ignore[arg-type]
+        engines={"diffusion_path": str(tiny_dir), "diffusion_device": "cpu", "models": models,  # type: ignore[arg-type]
+                 "diffusion_preload": False},  # loaded by the first request here (lazily)
         rate_limit={"enabled": False},  # type: ignore[arg-type]
     )
     app = create_app(settings)
@@ -248,7 +249,10 @@ def test_api_v2_scene_runs_the_diffusion_engine(tiny_dir: Path, tmp_path: Path) 
         listed = client.get("/v1/models", headers=auth)
         assert listed.status_code == 200, listed.text
         models_by_name = {entry["name"]: entry for entry in listed.json()["data"]}
-        assert models_by_name["v2"] == {"name": "v2", "engine": "diffusion", "available": True}
+        v2 = models_by_name["v2"]
+        assert (v2["name"], v2["engine"], v2["available"], v2["device"], v2["weights"]) == (
+            "v2", "diffusion", True, "cpu", "idle")
+        assert v2["warning"] is None  # cpu was asked for: no fallback to warn about
         assert models_by_name["v1"]["engine"] == "studio"
         diffusion = app.state.services.engines.engines["diffusion"]
         diffusion = getattr(diffusion, "inner", diffusion)  # behind the pipeline's safety net
