@@ -6,10 +6,12 @@ Each family (``cutout.families``: IS-Net, U²-Net, U²-NetP, BiRefNet, MODNet) h
 size, normalisation and output handling. photostage never downloads weights.
 
 Steps: the photo is resized (bilinear, as the models were trained) to the model's input, the map
-is read (sigmoid and min-max stretch where the family needs them), upsampled bilinearly to the
-photo's size and refined at full resolution in the edge band only: a colour guided filter with
-the photo as guide, in tiles along the silhouette, so edges follow the photo's own contours rather
-than a 1024 px map's. Edge colours are then decontaminated as in the classical engine.
+is read (sigmoid and min-max stretch where the family needs them) and upsampled bilinearly to the
+photo's size; on a plain backdrop it is completed with the product's silhouette (see
+``complete_on_plain_backdrop``); it is refined at full resolution in the edge band only (a colour
+guided filter with the photo as guide, in tiles along the silhouette, so edges follow the photo's
+own contours rather than a 1024 px map's), made opaque inside that band, and edge colours are
+decontaminated as in the classical engine.
 """
 
 from __future__ import annotations
