@@ -53,6 +53,7 @@ KNOWN = (
     Benchmark("pipeline.py", "Scene pipeline: per-output ms against a decode+blend+encode floor"),
     Benchmark("throughput.py", "Async jobs on Celery workers: outputs/s against the sync floor, no job lost"),
     Benchmark("load.py", "HTTP load: capacity, 10× overload, latency, memory, no job lost"),
+    Benchmark("diffusion.py", "Diffusion engine: s/image and peak memory per family, side, batch (toy size on a CPU)"),
 )
 
 

@@ -278,10 +278,15 @@ class DiffusionEngine:
                     f"the model painted past the product's outline in image(s) {numbers}, twice; "
                     "try another seed or prompt, or a model on the studio engine"
                 ]})
-        return [
+        finished = [
             _finish(item, image, calls[index], checks[index], self._loader.loaded)
             for index, (item, image) in enumerate(zip(prepared, images, strict=True))
         ]
+        info = finished[0].info
+        logger.info("diffusion: %d image(s) at %s by %s on %s (%s), %s steps run, %d repainted for the outline",
+                    len(finished), info["render_size"], info["pipeline"], info["device"], info["dtype"],
+                    info["steps"], len(flagged))
+        return finished
 
     def _check(self, item: PreparedImage, image: np.ndarray) -> outline.OutlineCheck | None:
         if not item.options.outline_check:
