@@ -292,3 +292,36 @@ def test_an_extension_painted_once_is_replaced_by_the_retry(weights: Path) -> No
     with hooked(loaded.pipe.vae.decoder, lambda module, args, output: paint_extension(output)):
         unchecked = engine.render(prompt_job(outline_check=False))
     assert unchecked.info["attempt"] == 0 and "outline_score" not in unchecked.info
+
+
+# ------------------------------------------------------------------------------ model offload
+def test_model_offload_runs_the_variants_and_the_float32_redecode(tmp_path: Path) -> None:
+    """The path GPU cards too small for the weights take: accelerate's offload hooks on every
+    component, an img2img view built from the same components, and the NaN retry that upcasts the
+    hooked VAE. Offloading to the CPU from the CPU is pointless, but it runs the same code."""
+    from dataclasses import replace
+
+    from photostage.scenes.diffusion.pipeline import apply_memory_plan
+
+    text_to_image = write_tiny_pipeline(tmp_path / "t2i", write_tokenizer_files(tmp_path / "tokenizer"),
+                                        inpainting=False)
+    engine = fresh_engine(text_to_image, dtype="bfloat16")
+    loaded = engine.warm()
+    loaded.plan = replace(loaded.plan, offload="model")
+    apply_memory_plan(loaded.pipe, loaded.plan, loaded.device)
+    assert any(getattr(module, "_hf_hook", None) is not None for module in (loaded.pipe.unet, loaded.pipe.vae))
+    template = np.full((40, 40, 3), 140, np.uint8)
+    scene = SceneSpec(kind="template", template=template, template_mode="adjust", model_options=FAST)
+    seen: list[Any] = []
+
+    def overflow_in_half(module: Any, args: tuple[Any, ...], output: Any) -> Any:
+        seen.append(args[0].dtype)
+        return torch.full_like(output, float("nan")) if args[0].dtype == torch.bfloat16 else output
+
+    with hooked(loaded.pipe.vae.decoder, overflow_in_half):
+        restyled = engine.render(RenderJob(scene=scene, width=SIDE, height=SIDE, product=product(), seed=2))
+    assert restyled.info["pipeline"] == "StableDiffusionImg2ImgPipeline" and restyled.info["float32_decode"]
+    assert seen == [torch.bfloat16, torch.float32]
+    # The img2img view shares the weights and keeps their dtype (from_pipe casts to float32 unless told).
+    assert loaded.pipe.vae.dtype == torch.bfloat16 and loaded.pipe.unet.dtype == torch.bfloat16
+    assert engine.render(prompt_job()).info["pipeline"] == "StableDiffusionInpaintPipeline"

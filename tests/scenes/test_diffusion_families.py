@@ -47,8 +47,11 @@ def tokenizer(root: Path) -> Path:
     return write_tokenizer_files(root / "tokenizer")
 
 
-def engine_for(path: Path, config: Path | None = None, controlnet: Path | None = None) -> DiffusionEngine:
-    settings = DiffusionSettings(path=path, config=config, runtime=Runtime(device="cpu", controlnet=controlnet))
+def engine_for(
+    path: Path, config: Path | None = None, controlnet: Path | None = None, dtype: str = "auto"
+) -> DiffusionEngine:
+    runtime = Runtime(device="cpu", dtype=dtype, controlnet=controlnet)
+    settings = DiffusionSettings(path=path, config=config, runtime=runtime)
     return DiffusionEngine(path, settings=settings)
 
 
@@ -122,9 +125,12 @@ def test_controlnet_conditions_on_the_init_image_edges(root: Path, tokenizer: Pa
     assert_product_survives(rendered, product())
     off = engine.render(job(controlnet_scale=0.0))
     assert off.info["controlnet"] is False and off.info["pipeline"] == "StableDiffusionInpaintPipeline"
-    img2img = engine_for(write_tiny_pipeline(root / "cn-txt2img", tokenizer, inpainting=False), controlnet=controlnet)
+    img2img = engine_for(write_tiny_pipeline(root / "cn-txt2img", tokenizer, inpainting=False),
+                         controlnet=controlnet, dtype="bfloat16")
     restyled = img2img.render(job("template"))
     assert restyled.info["pipeline"] == "StableDiffusionControlNetImg2ImgPipeline"
+    loaded = img2img.warm()  # the ControlNet view shares the weights in their own dtype
+    assert {str(loaded.pipe.unet.dtype), str(loaded.controlnet.dtype)} == {"torch.bfloat16"}
 
 
 def test_single_file_checkpoint_with_a_config_directory(root: Path, tokenizer: Path) -> None:

@@ -138,6 +138,8 @@ def test_settings_force_the_plan() -> None:
 def test_cpu_never_offloads() -> None:
     plan = sdxl_plan(4, accelerator=False)
     assert plan.offload == "none" and not plan.attention_slicing and plan.max_batch == 1
+    forced = sdxl_plan(4, accelerator=False, policy=MemoryPolicy(offload="sequential"))
+    assert forced.offload == "none" and "run on the CPU already" in forced.reasons[0]
 
 
 def test_batch_scales_with_render_area_and_halves_after_out_of_memory() -> None:

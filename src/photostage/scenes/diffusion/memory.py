@@ -162,7 +162,10 @@ def plan_memory(
 
     # 1. Offload: keep every weight on the device when one image fits beside them.
     offload: Offload
-    if policy.offload != "auto":
+    if policy.offload != "auto" and not accelerator and policy.offload != "none":
+        offload = "none"
+        reasons.append(f"offload {policy.offload} asked for, but the weights run on the CPU already: no offload")
+    elif policy.offload != "auto":
         offload = policy.offload
         reasons.append(f"offload {offload} (forced)")
     elif not accelerator or fits(weights_bytes, 1, True, True):

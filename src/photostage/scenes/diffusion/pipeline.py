@@ -371,7 +371,11 @@ class LoadedPipeline:
                     ("img2img", True): self.traits.controlnet_img2img}[key]
             if name is None:
                 raise ValueError(f"{self.family} weights have no {mode} pipeline" + (" with ControlNet" * control))
-            extra = {"controlnet": self.controlnet} if control else {}
+            import torch
+
+            extra: dict[str, Any] = {"controlnet": self.controlnet} if control else {}
+            # from_pipe casts every (shared) component to float32 unless told the dtype
+            extra[_dtype_keyword()] = getattr(torch, self.dtype)
             variant = getattr(diffusers, name).from_pipe(self.pipe, **extra)
             variant.set_progress_bar_config(disable=True)
             if self.plan.offload != "none":
@@ -549,7 +553,7 @@ def _read_pipeline(source: WeightsSource, dtype: Any, dtype_name: str) -> tuple[
             **safety_checker_off(layout), **{keyword: dtype},
         )
         if not _paints_masks(class_name):
-            pipe = AutoPipelineForInpainting.from_pipe(pipe)
+            pipe = AutoPipelineForInpainting.from_pipe(pipe, **{keyword: dtype})  # (it casts to float32 if not told)
     else:
         variant = weights_variant(source.path, dtype_name)
         loader = getattr(diffusers, class_name) if _paints_masks(class_name) else AutoPipelineForInpainting
