@@ -28,6 +28,7 @@ LAYERS = {
     "imaging": 1,
     "db": 1,
     "observability": 1,  # metrics registry, log format, request id
+    "cluster": 1,  # values every process of a database shares (tmp signing key, storage key check)
     "cutout": 2,
     "scenes": 2,
     "sources": 2,

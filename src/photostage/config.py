@@ -72,12 +72,32 @@ class StorageSettings(BaseModel):
     )
 
 
+class TmpS3Settings(BaseModel):
+    bucket: str
+    prefix: str = "tmp"
+    endpoint_url: str | None = Field(None, description="An S3-compatible store (MinIO, R2, Ceph); default AWS.")
+    region: str | None = None
+    key: str | None = None
+    secret: str | None = None
+
+
 class TmpSettings(BaseModel):
     ttl_s: int = Field(24 * 3600, ge=1)
     signing_key: str | None = Field(
-        None, description="HMAC key for signed tmp URLs; generated under the data directory if unset."
+        None, description="HMAC key for signed tmp URLs; unset: one made once and kept in the database, "
+        "shared by every process of it.",
     )
     sweep_interval_s: float = Field(600.0, gt=0)
+    store: Literal["auto", "local", "database", "s3"] = Field(
+        "auto", description="Where temporary results live: local (the data dir; one host), database (any "
+        "API process serves them), s3 (tmp.s3's bucket). auto: local with SQLite, database otherwise.",
+    )
+    s3: TmpS3Settings | None = None
+
+    def backend(self, database_url: str) -> str:
+        if self.store != "auto":
+            return self.store
+        return "local" if database_url.startswith("sqlite") else "database"
 
 
 class ModelEntry(BaseModel):
@@ -216,6 +236,9 @@ class Settings(BaseSettings):
         v2 = self.engines.models.get("v2")
         if self.engines.diffusion_path is not None and v2 is not None and v2.engine == "studio":
             self.engines.models["v2"] = ModelEntry(engine="diffusion")
+        if self.tmp.store == "s3" and self.tmp.s3 is None:
+            raise ValueError("tmp.store is s3 but no bucket is configured: set PHOTOSTAGE_TMP__S3__BUCKET "
+                             "(and __ENDPOINT_URL, __KEY, __SECRET for an S3-compatible store)")
         if self.env == "prod":
             for name, value in (("tmp.signing_key", self.tmp.signing_key),
                                 ("storage.encryption_key", self.storage.encryption_key)):

@@ -40,6 +40,7 @@ class SchemaError(RuntimeError):
 
 def metadata() -> MetaData:
     """Every table of photostage (the modules that declare tables register them on ``Base``)."""
+    import photostage.cluster  # noqa: F401
     import photostage.idempotency  # noqa: F401
     import photostage.jobs.models  # noqa: F401
     import photostage.storage.models  # noqa: F401

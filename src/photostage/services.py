@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.accounts import Credits, KeyStore
+from photostage.cluster import MisconfiguredError, check_storage_key, tmp_signing_key
 from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
@@ -27,8 +28,10 @@ from photostage.readiness import Readiness, database_check, redis_check, writabl
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.schema import open_database
 from photostage.sources.reader import SourcePolicy, SourceReader
+from photostage.storage.cloud import make_s3_filesystem
 from photostage.storage.service import StorageService
-from photostage.storage.tmp import TmpStore
+from photostage.storage.tmp import TmpBlobs, TmpStore, tmp_store_from_settings
+from photostage.storage.tmp_backends import BucketBlobs, DatabaseBlobs
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -71,15 +74,18 @@ def build_services(
     its own (queue, lease) and its Celery app."""
     db = open_database(settings)
     sessions = make_sessionmaker(db)
+    try:
+        check_storage_key(
+            sessions, settings.secret("storage-key", settings.storage.encryption_key),
+            configured=settings.storage.encryption_key is not None,
+        )
+    except MisconfiguredError:
+        db.dispose()
+        raise
     reader = SourceReader(SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes))
     storages = StorageService(sessions, settings, fetch=reader.read, url_guard=reader.check_endpoint,
                               gate=reader.gate)
-    tmp = TmpStore(
-        directory=settings.tmp_dir,
-        signing_key=settings.secret("tmp-signing-key", settings.tmp.signing_key),
-        ttl_s=settings.tmp.ttl_s,
-        base_url=settings.server.base_url(),
-    )
+    tmp = shared_tmp_store(settings, sessions)
     engines = guard_scene_engines(build_scene_engines(settings))  # a broken engine is never a 5xx
     cutout_engine = guard_cutout_engine(build_cutout_engine(settings.cutout))
     runner = SceneRunner(
@@ -95,6 +101,26 @@ def build_services(
     observe(services)
     services.readiness = Readiness(readiness_checks(services))
     return services
+
+
+def shared_tmp_store(settings: Settings, sessions: sessionmaker[Session]) -> TmpStore:
+    """The temporary results store every process of this database agrees on: the signing key from
+    the settings or the database (a key this host kept in a file before is adopted, so its links
+    stay valid), the results where ``tmp.store`` says."""
+    signing_key = settings.tmp.signing_key
+    if not signing_key:
+        earlier = settings.data_dir / "secrets" / "tmp-signing-key"
+        signing_key = tmp_signing_key(sessions, earlier.read_text().strip() if earlier.is_file() else None)
+    backend = settings.tmp.backend(settings.sqlalchemy_url)
+    blobs: TmpBlobs | None = None
+    if backend == "database":
+        blobs = DatabaseBlobs(sessions)
+    elif backend == "s3":
+        s3 = settings.tmp.s3
+        assert s3 is not None  # the settings refuse tmp.store=s3 without tmp.s3
+        filesystem = make_s3_filesystem(s3.key, s3.secret, s3.region, s3.endpoint_url)
+        blobs = BucketBlobs(filesystem, f"{s3.bucket}/{s3.prefix.strip('/')}")
+    return tmp_store_from_settings(settings, signing_key, blobs)
 
 
 def observe(services: Services) -> None:
@@ -120,5 +146,11 @@ def readiness_checks(services: Services) -> dict:
     if services.jobs.options.runner == "celery":
         checks["broker"] = redis_check(services.jobs.options.redis_url)
     local_roots = [connector.root for connector in settings.storage.connectors.values() if connector.type == "local"]
-    checks["storage"] = writable_directories_check([settings.tmp_dir, *local_roots])
+    directories = writable_directories_check(local_roots)
+
+    def storage() -> None:
+        services.tmp.check()
+        directories()
+
+    checks["storage"] = storage
     return checks

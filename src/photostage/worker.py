@@ -50,6 +50,7 @@ class WorkerRuntime:
         services = build_services(self.settings, job_options=self.options, celery_app=self.app)
         for plugin in self.plugins:
             plugin(services)
+        services.jobs.sends_webhooks = self.settings.server.public_url is not None
         services.jobs.start()
         if self.settings.engines.diffusion_preload:
             services.engines.start_loading()
@@ -86,6 +87,32 @@ class WorkerRuntime:
         if services is not None:
             services.jobs.stop()
             services.close()
+
+
+def preflight(settings: Settings) -> None:
+    """Refuse to start a worker whose settings would make results other hosts cannot use, with a
+    message naming the setting: the database's schema must be current (``SchemaError``), the storage
+    key must be the fleet's, and with a shared database temporary results must not stay on this
+    host's disk."""
+    from photostage.cluster import MisconfiguredError, check_storage_key
+    from photostage.db import make_sessionmaker
+    from photostage.schema import open_database
+
+    engine = open_database(settings)
+    try:
+        check_storage_key(
+            make_sessionmaker(engine), settings.secret("storage-key", settings.storage.encryption_key),
+            configured=settings.storage.encryption_key is not None,
+        )
+    finally:
+        engine.dispose()
+    shared = not settings.sqlalchemy_url.startswith("sqlite")
+    if shared and settings.tmp.backend(settings.sqlalchemy_url) == "local":
+        raise MisconfiguredError(
+            "PHOTOSTAGE_TMP__STORE is local, but this worker shares its database with other hosts: the "
+            "results it keeps on its own disk could not be served by the API. Set PHOTOSTAGE_TMP__STORE to "
+            "database (or s3 with PHOTOSTAGE_TMP__S3__BUCKET), or leave it at auto."
+        )
 
 
 def load_plugin(spec: str) -> Plugin:

@@ -107,7 +107,7 @@ def test_readiness_follows_the_database_while_liveness_stays(tmp_path: Path) -> 
 
     with postgres_database() as url, TcpProxy("127.0.0.1", 5432) as proxy:
         proxied = url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
-        settings = Settings(data_dir=tmp_path, database_url=proxied)
+        settings = Settings(data_dir=tmp_path, database_url=proxied, tmp={"store": "local"})  # storage apart
         with TestClient(create_app(settings)) as client:
             ready = client.get("/readyz")
             assert ready.status_code == 200, ready.text

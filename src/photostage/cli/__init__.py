@@ -518,11 +518,12 @@ def main() -> None:
     """The ``photostage`` command. A database at another schema revision stops any command with
     the message that says what to run, and a missing optional library with the command that
     installs it, not a traceback."""
+    from photostage.cluster import MisconfiguredError
     from photostage.schema import SchemaError
 
     try:
         app()
-    except SchemaError as error:
+    except (SchemaError, MisconfiguredError) as error:
         console.print(f"[red]{escape(str(error))}[/]", soft_wrap=True)
         raise SystemExit(1) from None
     except ModuleNotFoundError as error:

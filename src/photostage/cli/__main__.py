@@ -1,5 +1,5 @@
 """``python -m photostage.cli``: the ``photostage`` command without the installed script."""
 
-from photostage.cli import app
+from photostage.cli import main
 
-app()
+main()

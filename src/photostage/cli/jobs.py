@@ -74,9 +74,9 @@ def worker(
             "PHOTOSTAGE_JOBS__RUNNER=celery (e.g. `PHOTOSTAGE_JOBS__RUNNER=celery make run`).",
             soft_wrap=True,
         )
-    from photostage.schema import open_database
+    from photostage.worker import preflight
 
-    open_database(settings).dispose()  # an outdated schema stops the worker here, with what to run
+    preflight(settings)  # an outdated schema or settings other hosts disagree with stop it here, saying why
     run_worker(
         settings, options, pool=pool, concurrency=concurrency, plugins=plugins, loglevel=loglevel or settings.log.level
     )

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Protocol
 
 from pydantic import ValidationError
@@ -32,7 +31,6 @@ from photostage.jobs.models import DONE, ERROR
 from photostage.jobs.options import JobOptions
 from photostage.jobs.store import JobRecord, JobStore
 from photostage.observability.logs import JOB_ID
-from photostage.storage.local import atomic_write
 from photostage.storage.tmp import NAME_PATTERN, TmpObject
 
 log = logging.getLogger("photostage.jobs")
@@ -49,10 +47,13 @@ class ScenePipeline(Protocol):
 
 
 class TmpDirectory(Protocol):
-    directory: Path
+    """What jobs need of :class:`photostage.storage.tmp.TmpStore`."""
+
     ttl_s: int
 
     def url(self, name: str, expires: int) -> str: ...
+    def write(self, name: str, data: bytes) -> None: ...
+    def remove_token(self, token: str) -> None: ...
 
 
 class JobAborted(Exception):
@@ -69,13 +70,12 @@ class JobResultsTmp:
 
     def put(self, data: bytes, ext: str, request_id: str, index: int) -> TmpObject:
         token = hashlib.sha256(f"{request_id}:{index}".encode()).hexdigest()[:16]
-        for earlier in self.tmp.directory.glob(f"*-{token}-*"):
-            earlier.unlink(missing_ok=True)
+        self.tmp.remove_token(token)
         expires = int(self.clock()) + self.tmp.ttl_s
         name = f"{expires}-{token}-{request_id[:64]}_{index}.{ext.lower().lstrip('.')}"
         if NAME_PATTERN.fullmatch(name) is None:
             raise ValueError(f"not a temporary result name: {name!r}")
-        atomic_write(self.tmp.directory / name, data)
+        self.tmp.write(name, data)
         return TmpObject(
             name=name, url=self.tmp.url(name, expires), expires_at=datetime.fromtimestamp(expires, UTC)
         )

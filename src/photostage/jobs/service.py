@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
@@ -67,6 +68,41 @@ class JobPage:
     meta: PageMeta
 
 
+PUBLIC_PATHS = ("/v1/tmp/", "/v1/scene/create/async/")
+
+
+def rebase(url: str, base_url: str) -> str:
+    """A link of ours (tmp result, job) on ``base_url``: results are made by workers anywhere, but
+    their links must point at the API the client talks to, never at a worker's own address."""
+    parts = urlsplit(url)
+    if not parts.path.startswith(PUBLIC_PATHS):
+        return url
+    return f"{base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def rebase_result(result: dict[str, Any] | None, base_url: str) -> dict[str, Any] | None:
+    if not result or not isinstance(result.get("output"), list):
+        return result
+    output = [
+        {**item, "tmp_url": rebase(item["tmp_url"], base_url)} if isinstance(item, dict) and item.get("tmp_url")
+        else item
+        for item in result["output"]
+    ]
+    return {**result, "output": output}
+
+
+def rebase_envelope(payload: str, base_url: str) -> str:
+    """A webhook body (``{"data": job}``) with its links on ``base_url``, at the moment it is sent."""
+    envelope_ = json.loads(payload)
+    data = envelope_.get("data") if isinstance(envelope_, dict) else None
+    if not isinstance(data, dict):
+        return payload
+    if isinstance(data.get("result_url"), str):
+        data["result_url"] = rebase(data["result_url"], base_url)
+    data["result"] = rebase_result(data.get("result"), base_url)
+    return json.dumps(envelope_, separators=(",", ":"))
+
+
 def job_out(job: JobRecord, base_url: str) -> JobOut:
     return JobOut(
         id=job.id,
@@ -79,7 +115,7 @@ def job_out(job: JobRecord, base_url: str) -> JobOut:
         attempts=job.attempts,
         progress=JobProgress(stage=job.progress_stage, fraction=job.progress_fraction),
         request=job.request,
-        result=job.result,
+        result=rebase_result(job.result, base_url),
         error=job.error,  # type: ignore[arg-type]
     )
 
@@ -119,6 +155,10 @@ class JobService:
         self.sender = WebhookSender(
             sessions, self.secrets, GuardedPoster(self.policy, options.webhook_timeout_s), options
         )
+        self.sender.render = lambda payload: rebase_envelope(payload, self.base_url)
+        # A worker without server.public_url leaves webhooks to the API processes (which know
+        # the address clients reach): its own address must never reach a client.
+        self.sends_webhooks = True
         self.executor = JobExecutor(self.store, pipeline, options, on_final=self.sender.nudge)
         self.dispatcher = self._dispatcher(celery_app)
         self._stop = threading.Event()
@@ -150,7 +190,8 @@ class JobService:
         if self.options.runner == "local":
             for job_id in self.store.accepted():
                 self.dispatcher.submit(job_id)
-        self.sender.start()
+        if self.sends_webhooks:
+            self.sender.start()
         self.idempotency.start()
         self._reaper = threading.Thread(target=self._reap_loop, name="photostage-job-reaper", daemon=True)
         self._reaper.start()

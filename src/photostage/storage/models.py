@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, ForeignKey, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from photostage.db import Base, utcnow
@@ -28,4 +28,15 @@ class Storage(Base):
     type: Mapped[str] = mapped_column(String(20))
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     credentials_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TmpResult(Base):
+    """A temporary result kept in the database (``tmp.store=database``): served by any API process."""
+
+    __tablename__ = "tmp_results"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

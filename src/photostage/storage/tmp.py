@@ -1,5 +1,10 @@
 """Temporary results: files behind signed, expiring URLs (Claid's ``tmp_url``, kept 24 hours).
 
+Where they live (``tmp.store``): a directory of this host (``local``, the single-host default), the
+database (``database``, the default with a shared database: any API process serves what any
+worker made) or a bucket (``s3``). The backends are :class:`TmpBlobs`; names, signatures and
+expiry are the same for all.
+
 A result without a destination is written under the tmp directory and served at
 ``{base_url}/v1/tmp/{name}?expires={unix}&signature={hex}``, the signature being
 HMAC-SHA256 over the name and the expiry. The expiry is also the first field of the file name,
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import time
@@ -20,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from photostage.config import Settings
 from photostage.contract.errors import FORBIDDEN, NOT_FOUND, PhotostageError
@@ -64,6 +71,16 @@ def _not_found(message: str) -> PhotostageError:
     return PhotostageError(NOT_FOUND, message=message)
 
 
+class TmpBlobs(Protocol):
+    """Where temporary results are kept, by name (names are unique and carry their expiry)."""
+
+    def write(self, name: str, data: bytes) -> None: ...
+    def read(self, name: str) -> bytes | None: ...
+    def remove_token(self, token: str) -> None: ...
+    def sweep(self, now: float) -> int: ...
+    def check(self) -> None: ...
+
+
 class TmpStore:
     def __init__(
         self,
@@ -72,7 +89,9 @@ class TmpStore:
         ttl_s: int,
         base_url: str,
         clock: Callable[[], float] = time.time,
+        blobs: TmpBlobs | None = None,
     ) -> None:
+        """``blobs`` None: files in ``directory`` (this host only)."""
         if not signing_key:
             raise ValueError("the tmp signing key is empty")
         self.directory = Path(directory)
@@ -80,6 +99,31 @@ class TmpStore:
         self.ttl_s = ttl_s
         self.base_url = base_url.rstrip("/")
         self._clock = clock
+        self.blobs = blobs
+
+    def write(self, name: str, data: bytes) -> None:
+        if self.blobs is not None:
+            self.blobs.write(name, data)
+        else:
+            atomic_write(self.directory / name, data)
+
+    def remove_token(self, token: str) -> None:
+        """Remove the results whose name carries ``token`` (an earlier attempt of a job)."""
+        if self.blobs is not None:
+            self.blobs.remove_token(token)
+            return
+        if self.directory.is_dir():
+            for earlier in self.directory.glob(f"*-{token}-*"):
+                earlier.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """Raise when results cannot be written now (readiness)."""
+        if self.blobs is not None:
+            self.blobs.check()
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise PermissionError(f"{self.directory} is not writable")
 
     def sign(self, name: str, expires: int) -> str:
         return hmac.new(self._key, f"{name}\n{expires}".encode(), hashlib.sha256).hexdigest()
@@ -94,13 +138,12 @@ class TmpStore:
             raise ValueError(f"bad extension {ext!r}")
         expires = int(self._clock()) + self.ttl_s
         name = f"{expires}-{secrets.token_hex(8)}-{_label(request_id, index)}.{ext}"
-        atomic_write(self.directory / name, data)
+        self.write(name, data)
         return TmpObject(
             name=name, url=self.url(name, expires), expires_at=datetime.fromtimestamp(expires, UTC)
         )
 
-    def open(self, name: str, expires: int, signature: str) -> Path:
-        """The file behind a signed URL, after checking signature, expiry and name."""
+    def _checked(self, name: str, expires: int, signature: str) -> None:
         match = NAME_PATTERN.fullmatch(name)
         if match is None:
             raise _not_found("No such temporary result.")
@@ -110,6 +153,16 @@ class TmpStore:
             raise PhotostageError(FORBIDDEN, message="The temporary URL's signature is not valid.")
         if int(match["expires"]) != expires or expires <= self._clock():
             raise _not_found("This temporary result has expired.")
+
+    def open(self, name: str, expires: int, signature: str) -> Path | bytes:
+        """What a signed URL serves, after checking signature, expiry and name: the file (local
+        store) or its bytes (database, bucket)."""
+        self._checked(name, expires, signature)
+        if self.blobs is not None:
+            data = self.blobs.read(name)
+            if data is None:
+                raise _not_found("This temporary result has expired.")
+            return data
         path = self.directory / name
         if not path.is_file():
             raise _not_found("This temporary result has expired.")
@@ -118,6 +171,8 @@ class TmpStore:
     def sweep(self, now: float | None = None) -> int:
         """Delete expired results and stale half-written files; returns how many went."""
         moment = self._clock() if now is None else now
+        if self.blobs is not None:
+            return self.blobs.sweep(moment)
         if not self.directory.is_dir():
             return 0
         removed = 0
@@ -139,10 +194,19 @@ class TmpStore:
         return False
 
 
-def tmp_store_from_settings(settings: Settings) -> TmpStore:
+def tmp_store_from_settings(
+    settings: Settings, signing_key: str | None = None, blobs: TmpBlobs | None = None
+) -> TmpStore:
+    """``signing_key`` default: the configured one, else one kept in the data directory."""
     return TmpStore(
         directory=settings.tmp_dir,
-        signing_key=settings.secret("tmp-signing-key", settings.tmp.signing_key),
+        signing_key=signing_key or settings.secret("tmp-signing-key", settings.tmp.signing_key),
         ttl_s=settings.tmp.ttl_s,
         base_url=settings.server.base_url(),
+        blobs=blobs,
     )
+
+
+def expiry_of(name: str) -> int | None:
+    match = NAME_PATTERN.fullmatch(name)
+    return int(match["expires"]) if match is not None else None

@@ -265,6 +265,8 @@ class WebhookSender:
         self._pool: ThreadPoolExecutor | None = None
         # Told each attempt's outcome (delivered, retry, failed): the metrics count them.
         self.on_attempt: Callable[[str], None] = lambda outcome: None
+        # Renders a stored payload at send time (its links on the sending process's public URL).
+        self.render: Callable[[str], str] = lambda payload: payload
 
     def start(self) -> None:
         if self._thread is not None:
@@ -338,7 +340,7 @@ class WebhookSender:
         return claimed
 
     def send(self, delivery: DueDelivery) -> bool:
-        body = delivery.payload.encode()
+        body = self.render(delivery.payload).encode()
         secret = self.secrets.signing_secret(delivery.account_id)
         if secret is None:  # not sent at all: unsigned or signed with an unseen secret, never
             reason = "not sent: the account has no webhook signing secret (POST /v1/webhooks/secret)"

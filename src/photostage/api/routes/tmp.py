@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 
 from photostage.api.deps import ServicesDep
@@ -16,6 +16,8 @@ router = APIRouter(prefix="/v1/tmp", tags=["Results"])
 def get_tmp_result(
     name: str, services: ServicesDep, expires: int = Query(...), signature: str = Query(...)
 ) -> FileResponse:
-    path = services.tmp.open(name, expires, signature)
-    return FileResponse(path, media_type=media_type_for(path.name),
-                        headers={"Cache-Control": "private, max-age=3600"})
+    found = services.tmp.open(name, expires, signature)
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if isinstance(found, bytes):  # kept in the database or a bucket
+        return Response(found, media_type=media_type_for(name), headers=headers)  # type: ignore[return-value]
+    return FileResponse(found, media_type=media_type_for(found.name), headers=headers)
