@@ -190,7 +190,8 @@ def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path
         with api(settings, options) as (client, headers):
             slow = {"PHOTOSTAGE_JOBS__SHUTDOWN_GRACE_S": "0.5", "PHOTOSTAGE_TEST_RENDER_DELAY_S": "3"}
             first = start_worker(settings, options, logs, "first", env=slow, slow=True)
-            body = product_body(number_of_images=4)
+            body = product_body(number_of_images=4)  # a prompt scene renders through the slow engine: 4 × 3 s
+            body["scene"] = {"prompt": "a bottle on a marble table, soft light", "preference": "fast", "seed": 5}
             job_id = client.post("/v1/scene/create/async", json=body, headers=headers).json()["data"]["id"]
 
             def job() -> dict:
@@ -203,7 +204,11 @@ def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path
                 raise
             stopped = time.monotonic()
             first.send_signal(signal.SIGTERM)
-            wait_for(lambda: job()["status"] == "ACCEPTED", 20, interval_s=0.1)
+            try:
+                wait_for(lambda: job()["status"] == "ACCEPTED", 20, interval_s=0.1)
+            except AssertionError:
+                print(job()["status"], logs_of(logs))
+                raise
             assert time.monotonic() - stopped < options.lease_s  # handed back, not left to expire
             assert first.wait(timeout=60) == 0
             second = start_worker(settings, options, logs, "second")
@@ -246,6 +251,8 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_within_30_s(
         wait_for(lambda: _answers(f"{base}/healthz"), 120, interval_s=0.2)
         return process, base
 
+    body = product_body()  # a prompt scene renders through the slow engine (60 s on the first API)
+    body["scene"] = {"prompt": "a bottle on a marble table, soft light", "preference": "fast", "seed": 5}
     first, first_url = start_api("api-1", delay_s="60")
     second, second_url = start_api("api-2", delay_s="0")
     try:
@@ -253,7 +260,7 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_within_30_s(
             import threading
 
             threading.Thread(
-                target=lambda: _quietly(lambda: http.post(f"{first_url}/v1/scene/create", json=product_body(),
+                target=lambda: _quietly(lambda: http.post(f"{first_url}/v1/scene/create", json=body,
                                                           headers=headers)), daemon=True,
             ).start()
             wait_for(lambda: _claimed(settings.sqlalchemy_url), 60, interval_s=0.2)  # the first holds the key
@@ -262,14 +269,15 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_within_30_s(
             killed = time.monotonic()
             answer = None
             while time.monotonic() - killed < 30:
-                response = http.post(f"{second_url}/v1/scene/create", json=product_body(), headers=headers)
+                response = http.post(f"{second_url}/v1/scene/create", json=body, headers=headers)
                 if response.status_code == 200:
                     answer = response
                     break
                 assert response.status_code == 409, response.text
                 time.sleep(0.5)
             assert answer is not None, "the retry was still refused 30 s after the API died"
-            replay = http.post(f"{second_url}/v1/scene/create", json=product_body(), headers=headers)
+            assert "idempotent-replayed" not in answer.headers  # rendered anew: the first never finished
+            replay = http.post(f"{second_url}/v1/scene/create", json=body, headers=headers)
             assert replay.status_code == 200 and replay.headers.get("idempotent-replayed") == "true"
             assert replay.json() == answer.json()
     finally:

@@ -179,6 +179,7 @@ class JobExecutor:
         )
         self.clock: Callable[[], float] = time.monotonic
         self.stopping = threading.Event()  # set when the process stops: no new job is taken
+        self.on_handed_back: Callable[[str], None] = lambda job_id: None  # dispatches it again
         self._running: dict[str, Running] = {}
         self._running_lock = threading.Lock()
         self._idle = threading.Condition(self._running_lock)
@@ -213,25 +214,33 @@ class JobExecutor:
         if self.stopping.is_set():
             return "stopping"  # left ACCEPTED for another worker (the stopping one re-dispatched it)
         owner = worker_identity()
-        claim = self.store.claim(job_id, owner, self.options.lease_s, self.options.max_attempts)
-        if claim.job is None:
-            if claim.reason == "exhausted":
-                self.give_up(job_id)
-            return claim.reason
-        log.info("job %s: attempt %d by %s", job_id, claim.job.attempts, owner)
-        token = JOB_ID.set(job_id)
+        lease = LeaseKeeper(self.store, job_id, owner, self.options, clock=self.clock)
+        # Known as running before the claim, so a stop that begins while it is being claimed
+        # hands it back rather than letting it run on in a stopping process.
+        with self._running_lock:
+            self._running[job_id] = Running(owner, lease)
         try:
-            with LeaseKeeper(self.store, job_id, owner, self.options, clock=self.clock) as lease:
-                with self._running_lock:
-                    self._running[job_id] = Running(owner, lease)
-                try:
+            claim = self.store.claim(job_id, owner, self.options.lease_s, self.options.max_attempts)
+            if claim.job is None:
+                if claim.reason == "exhausted":
+                    self.give_up(job_id)
+                return claim.reason
+            if lease.lost.is_set():  # the process began stopping while the job was claimed
+                if self.store.hand_back(job_id, owner):
+                    self.on_outcome("handed_back", None, None, None)
+                    self.on_handed_back(job_id)
+                return "handed_back"
+            log.info("job %s: attempt %d by %s", job_id, claim.job.attempts, owner)
+            token = JOB_ID.set(job_id)
+            try:
+                with lease:
                     outcome = self._run(claim.job, owner, lease)
-                finally:
-                    with self._idle:
-                        self._running.pop(job_id, None)
-                        self._idle.notify_all()
+            finally:
+                JOB_ID.reset(token)
         finally:
-            JOB_ID.reset(token)
+            with self._idle:
+                self._running.pop(job_id, None)
+                self._idle.notify_all()
         if outcome in (DONE, ERROR):
             self.on_final()
         return outcome

@@ -161,6 +161,7 @@ class JobService:
         self.sends_webhooks = True
         self.executor = JobExecutor(self.store, pipeline, options, on_final=self.sender.nudge)
         self.dispatcher = self._dispatcher(celery_app)
+        self.executor.on_handed_back = self.dispatch
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
 
