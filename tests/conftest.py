@@ -104,6 +104,13 @@ def loopback_gate():  # -> AddressGate
     return AddressGate(allow_list=AllowList.parse(("127.0.0.1",)), resolver=system_resolver)
 
 
+def local_namespace(settings: Settings, account_id: int = 1) -> Path:
+    """Where ``storage://local/`` of ``account_id`` (the first account by default) is on disk."""
+    from photostage.storage.local import namespace_root
+
+    return namespace_root(settings.storage.connectors["local"].root, account_id)
+
+
 def png_bytes(rgba: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgba).save(buffer, format="PNG")

@@ -64,8 +64,15 @@ class LocalConnectorSettings(BaseModel):
 class StorageSettings(BaseModel):
     connectors: dict[str, LocalConnectorSettings] = Field(
         default_factory=dict,
-        description="Server-wide storage connectors by name, visible to every account. "
-        "Default: `local` under the data directory.",
+        description="Server-wide storage connectors by name; every account gets its own namespace in each "
+        "(`<root>/accounts/<account id>/`). Default: `local` under the data directory.",
+    )
+    legacy_owner: int | None = Field(
+        None,
+        ge=0,
+        description="The one account that may read (not write) the files of a server-wide connector outside "
+        "the account namespaces: files written before namespaces existed, and files the operator puts there "
+        "(`photostage sample`). Default: the first account (lowest id); 0: no account.",
     )
     encryption_key: str | None = Field(
         None, description="Key for credentials at rest; generated under the data directory if unset."

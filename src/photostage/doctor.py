@@ -313,7 +313,10 @@ def check_redis(settings: Settings) -> Check:
 
 
 def check_storages(settings: Settings) -> list[Check]:
-    """Server-wide connectors: a local root must exist or be creatable under a writable parent."""
+    """Server-wide connectors: a local root must exist or be creatable under a writable parent; what
+    lies outside the account namespaces (the legacy area) is counted, with who may read it."""
+    from photostage.storage.local import legacy_entries
+
     checks = []
     for name, connector in settings.storage.connectors.items():
         root = connector.root
@@ -325,6 +328,12 @@ def check_storages(settings: Settings) -> list[Check]:
             checks.append(Check(f"storage {name}", "fail", detail))
         else:
             state = "exists" if root.exists() else "created on first write"
+            legacy = legacy_entries(root)
+            owner = settings.storage.legacy_owner
+            reader = "the first account" if owner is None else ("no account" if owner == 0 else f"account {owner}")
+            if legacy:
+                state += (f"; {len(legacy)} entries outside the account namespaces (legacy area), "
+                          f"readable by {reader} (PHOTOSTAGE_STORAGE__LEGACY_OWNER)")
             checks.append(Check(f"storage {name}", "ok", f"{connector.type} at {root} ({state})"))
     if not checks:
         checks.append(Check("storages", "warn", "no server-wide storage connectors configured"))

@@ -11,7 +11,7 @@ from PIL import Image
 
 from photostage.imaging import compose
 
-from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
+from ..conftest import data_uri, local_namespace, make_product, png_bytes  # noqa: TID252
 
 
 def create(client, auth, body):  # type: ignore[no-untyped-def]
@@ -253,15 +253,14 @@ def test_file_destination_naming(client, auth, product_uri, settings):
     assert response.status_code == 200, response.text
     keys = [o["object_key"] for o in response.json()["data"]["output"]]
     assert [k.rsplit("/", 1)[-1] for k in keys] == ["bottle_0.png", "bottle_1.png"]
-    root = settings.storage.connectors["local"].root
-    assert (root / "shots" / "bottle_0.png").exists()
+    assert (local_namespace(settings) / "shots" / "bottle_0.png").exists()
     body["output"]["number_of_images"] = 1
     response = create(client, auth, body)
     assert response.json()["data"]["output"][0]["object_key"].endswith("shots/bottle.png")
 
 
 def test_storage_input(client, auth, settings, product_rgba):
-    root = settings.storage.connectors["local"].root
+    root = local_namespace(settings)
     (root / "in").mkdir(parents=True)
     (root / "in" / "bottle.png").write_bytes(png_bytes(product_rgba))
     body = effect_body("storage://local/in/bottle.png")

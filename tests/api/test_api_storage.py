@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..conftest import moto_s3  # noqa: TID252
+from ..conftest import local_namespace, moto_s3  # noqa: TID252
 
 BUCKET = "photostage-test"
 
@@ -76,7 +76,7 @@ def test_same_request_writes_to_local_and_s3(client, auth, moto_endpoint, produc
     local = client.post("/v1/scene/create", json=body, headers=auth)
     assert local.status_code == 200, local.text
     request_id = local.headers["x-request-id"]
-    root = settings.storage.connectors["local"].root
+    root = local_namespace(settings)
     for index, output in enumerate(local.json()["data"]["output"]):
         assert output["object_key"] == f"out/{request_id}_{index}.jpeg"
         assert output["claid_storage_uri"] == f"storage://local/out/{request_id}_{index}.jpeg"

@@ -31,7 +31,7 @@ from PIL import Image
 from photostage.api.app import create_app
 from photostage.config import Settings
 
-from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
+from ..conftest import data_uri, local_namespace, make_product, png_bytes  # noqa: TID252
 
 CONTRACT_KEYS = {"error_code", "error_type", "error_message", "error_details"}
 IMAGE_REFUSALS = frozenset({"3004", "3010", "3011", "3012"})
@@ -455,7 +455,7 @@ def test_huge_json_under_the_cap_is_answered(service: Service) -> None:
 
 # ------------------------------------------------------------------------------ strings
 def test_unicode_storage_paths_in_and_out(service: Service) -> None:
-    root = service.settings.storage.connectors["local"].root
+    root = local_namespace(service.settings)  # the module's one key: the first account
     (root / "ü").mkdir(parents=True, exist_ok=True)
     (root / "ü" / "ñ.png").write_bytes(png_bytes(make_product(60, 90)))
     destination = "storage://local/ü/ñ-out/é.png"

@@ -17,7 +17,7 @@ from photostage.jobs.options import JobOptions
 from photostage.jobs.service import JobService, build_job_service
 from photostage.webhooks.delivery import SIGNATURE_HEADER, verify
 
-from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
+from ..conftest import data_uri, local_namespace, make_product, png_bytes  # noqa: TID252
 from .test_jobs_support import FakePipeline, WebhookReceiver, files_under, wait_for
 
 FAST = JobOptions(lease_s=5.0, poll_s=0.05, webhook_backoff_s=0.05, local_workers=1)
@@ -114,7 +114,8 @@ def test_outputs_in_a_destination_are_named_by_job_id(api: Api, key: dict[str, s
     job = api.finished(job_id, key)
     names = [f"async/{job_id}_{index}.png" for index in range(2)]
     assert [output["object_key"] for output in job["result"]["output"]] == names
-    assert files_under(api.services.settings.data_dir / "storage") == names  # type: ignore[attr-defined]
+    account = api.services.keys.authenticate(key["Authorization"].removeprefix("Bearer ")).account_id  # type: ignore[attr-defined]
+    assert files_under(local_namespace(api.services.settings, account)) == names  # type: ignore[attr-defined]
 
 
 def test_a_failed_job_carries_the_sync_endpoints_error_body(api: Api, key: dict[str, str]) -> None:

@@ -240,7 +240,8 @@ def test_resolve_prefers_the_account_storage_then_server_wide(
 ) -> None:
     local = service.resolve(2, "local")
     assert isinstance(local, LocalConnector)
-    assert local.root == settings.data_dir / "storage"
+    assert local.root == settings.data_dir / "storage" / "accounts" / "2"  # account 2's namespace
+    assert local.bucket == "storage"
     service.create(1, web_body("local", allow_write=True))
     shadowed = service.resolve(1, "local")
     assert isinstance(shadowed, WebFolderConnector) and shadowed.allow_write

@@ -448,12 +448,14 @@ def create(
         for field_name, messages in details_from_validation(list(error.errors())).items():
             console.print(f"  {field_name}: {escape('; '.join(messages))}", highlight=False)
         raise typer.Exit(2) from None
+    from photostage.storage.service import OPERATOR_ACCOUNT
+
     services = build_services(settings)
     runner = SceneRunner(settings=settings, reader=services.reader, storages=services.storages,
                          tmp=DirectorySink(out), engines=services.engines, cutout_engine=services.cutout_engine)
     try:
         with console.status("rendering…"):
-            result = runner.run(request, account_id=0, request_id=uuid.uuid4().hex[:12])
+            result = runner.run(request, account_id=OPERATOR_ACCOUNT, request_id=uuid.uuid4().hex[:12])
     except PhotostageError as error:
         console.print(f"[red]error {error.code}:[/] {escape(error.public_message)}", highlight=False)
         for field_name, messages in error.details.items():

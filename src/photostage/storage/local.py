@@ -3,6 +3,14 @@
 Writes go to a temporary file in the target's directory, are flushed to disk, then renamed over
 the target (``os.replace`` is atomic on POSIX), so readers never see half a file. Resolved paths
 must stay under the root, which also refuses symlinks that point outside it.
+
+A server-wide connector is shared by every account, each in a namespace of its own:
+``<root>/accounts/<account id>/`` (:func:`account_connector`). ``storage://local/a.png`` of account
+7 is ``<root>/accounts/7/a.png``; no path can name another namespace (paths are relative, without
+``..``, resolved under the namespace, symbolic links included). Files of the root outside
+``accounts/`` (written before namespaces existed, or put there by the operator) are the legacy
+area: one account, the legacy owner, may read them (a read that misses its namespace falls back
+to the legacy area); nobody writes there.
 """
 
 from __future__ import annotations
@@ -37,16 +45,44 @@ def atomic_write(target: Path, data: bytes) -> None:
         raise
 
 
+ACCOUNTS_DIR = "accounts"
+
+
+def namespace_root(root: Path, account_id: int) -> Path:
+    """The directory of ``account_id``'s objects in a server-wide connector rooted at ``root``."""
+    return Path(root).expanduser().absolute() / ACCOUNTS_DIR / str(int(account_id))
+
+
+def account_connector(name: str, root: Path, account_id: int, reads_legacy: bool) -> LocalConnector:
+    """Account ``account_id``'s view of the server-wide connector ``name``: its namespace, and the
+    legacy area (read-only) when it is the legacy owner."""
+    base = Path(root).expanduser().absolute()
+    return LocalConnector(
+        name, namespace_root(base, account_id), bucket=base.name or "local", legacy_root=base if reads_legacy else None
+    )
+
+
+def legacy_entries(root: Path) -> list[Path]:
+    """What lies in a server-wide connector's root outside the account namespaces."""
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        return []
+    return sorted(entry for entry in base.iterdir() if entry.name != ACCOUNTS_DIR)
+
+
 class LocalConnector:
-    """Objects are files under ``root``; the bucket is the root directory's name."""
+    """Objects are files under ``root``; the bucket is the root directory's name unless given.
+    ``legacy_root``: a read-only area that reads fall back to (see the module), never its
+    ``accounts/`` folder."""
 
     type = "local"
     prefix = ""
 
-    def __init__(self, name: str, root: Path) -> None:
+    def __init__(self, name: str, root: Path, bucket: str | None = None, legacy_root: Path | None = None) -> None:
         self.name = name
         self.root = Path(root).expanduser().absolute()
-        self.bucket = self.root.name or "local"
+        self.bucket = bucket or self.root.name or "local"
+        self.legacy_root = Path(legacy_root).expanduser().absolute() if legacy_root is not None else None
 
     def _target(self, path: str) -> Path:
         safe_path(path)
@@ -56,8 +92,23 @@ class LocalConnector:
             raise bad_path(path, "the path leaves the storage (symbolic link)")
         return target
 
+    def _legacy_target(self, path: str) -> Path | None:
+        """Where ``path`` is in the legacy area, or None (no legacy area, a path into the account
+        namespaces, or one that resolves outside the legacy area or into the namespaces)."""
+        if self.legacy_root is None or path.split("/", 1)[0] == ACCOUNTS_DIR:
+            return None
+        target = self.legacy_root / path
+        resolved, base = target.resolve(), self.legacy_root.resolve()
+        if not resolved.is_relative_to(base) or resolved.is_relative_to(base / ACCOUNTS_DIR):
+            return None
+        return target
+
     def read(self, path: str, max_bytes: int) -> bytes:
         target = self._target(path)
+        if not target.is_file():
+            legacy = self._legacy_target(path)
+            if legacy is not None and legacy.is_file():
+                target = legacy
         try:
             with target.open("rb") as handle:
                 if os.fstat(handle.fileno()).st_size > max_bytes:
@@ -86,7 +137,10 @@ class LocalConnector:
         )
 
     def exists(self, path: str) -> bool:
-        return self._target(path).is_file()
+        if self._target(path).is_file():
+            return True
+        legacy = self._legacy_target(path)
+        return legacy is not None and legacy.is_file()
 
     def delete(self, path: str) -> None:
         target = self._target(path)

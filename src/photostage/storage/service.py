@@ -1,7 +1,8 @@
 """Account-owned storages (the `/v1/storage/...` API's service layer) and ``storage://`` resolution.
 
 An account sees its own storages and the server-wide connectors of ``settings.storage.connectors``
-(e.g. ``local``); its own come first when names collide. Another account's storage id answers
+(e.g. ``local``), in each of which it has a namespace of its own (see ``storage.local``); its own
+storages come first when names collide. Another account's storage id answers
 exactly like an id that does not exist (404), so ids cannot be probed for existence; ids are never
 reused after a deletion. Credentials are validated, encrypted and never returned: Out models
 carry the access key only.
@@ -15,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,14 +45,18 @@ from photostage.contract.storage import (
     StorageOutDetailed_Pydantic,
     WebFolderParameters_Pydantic,
 )
+from photostage.db import Account
 from photostage.sources.guard import AddressGate
 from photostage.storage.base import Connector, strict_gate
 from photostage.storage.cloud import EXTRA_FOR_MODULE, GCSConnector, S3Connector, module_available
 from photostage.storage.crypto import CredentialCipher
-from photostage.storage.local import LocalConnector
+from photostage.storage.local import account_connector
 from photostage.storage.models import Storage
 from photostage.storage.web import WebFolderConnector
 
+# The account id of the server's own operator: the local CLI (``photostage create``) runs as it,
+# in namespace ``accounts/0``; it reads the legacy area too. Database ids start at 1.
+OPERATOR_ACCOUNT = 0
 MODULE_FOR_TYPE = {"web_folder": "httpx", "s3": "s3fs", "gcs": "gcsfs"}
 
 
@@ -115,6 +120,7 @@ class StorageService:
     ) -> None:
         self._sessions = sessions
         self._gate = gate
+        self._first_account: int | None = None
         self._settings = settings
         self._cipher = CredentialCipher(settings.secret("storage-key", settings.storage.encryption_key))
         self._fetch = fetch
@@ -209,8 +215,20 @@ class StorageService:
                 return self._connector(row)
         server_wide = self._settings.storage.connectors.get(name)
         if server_wide is not None:
-            return LocalConnector(name, server_wide.root)
+            reads_legacy = account_id == OPERATOR_ACCOUNT or self.legacy_owner() == account_id
+            return account_connector(name, server_wide.root, account_id, reads_legacy)
         raise PhotostageError(STORAGE_NOT_FOUND, message=f"No storage named {name!r}.")
+
+    def legacy_owner(self) -> int | None:
+        """The account that may read the legacy area of server-wide connectors: the configured one
+        (0: none), else the first account (lowest id; accounts are never deleted, so it is kept)."""
+        configured = self._settings.storage.legacy_owner
+        if configured is not None:
+            return configured or None
+        if self._first_account is None:
+            with self._sessions() as session:
+                self._first_account = session.scalar(select(func.min(Account.id)))
+        return self._first_account
 
     def _connector(self, row: Storage) -> Connector:
         parameters = PARAMETERS_BY_TYPE[row.type].model_validate(self._full_parameters(row))
