@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -15,13 +14,10 @@ runner = CliRunner()
 
 
 def test_doctor_prints_a_table_and_passes_on_a_fresh_data_dir(tmp_path: Path) -> None:
-    started = time.perf_counter()
     result = runner.invoke(app, ["doctor", "--data-dir", str(tmp_path / "data")], env={"COLUMNS": "160"})
-    elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
     assert "codec avif" in result.output and "codec heic" in result.output
     assert "database" in result.output and "ready to serve" in result.output
-    assert elapsed < 5.0  # about 1 s here; the budget is 3 s, with headroom for a loaded machine
 
 
 def test_doctor_json_lists_every_check(tmp_path: Path) -> None:

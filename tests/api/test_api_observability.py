@@ -67,14 +67,14 @@ def test_metrics_expose_requests_stages_jobs_webhooks_and_refusals(
         assert job.status_code == 202, job.text
         job_id = job.json()["data"]["id"]
         wait_for(lambda: client.get(f"/v1/scene/create/async/{job_id}", headers=auth).json()["data"]["status"]
-                 == "DONE", 60)
-        wait_for(lambda: receiver.received, 30)
+                 == "DONE", 200)
+        wait_for(lambda: receiver.received, 120)
 
         def webhook_counted() -> str | None:
             text = client.get("/metrics").text
             return text if sample(text, "photostage_webhook_attempts_total", outcome="delivered") >= 1 else None
 
-        text = wait_for(webhook_counted, 10)
+        text = wait_for(webhook_counted, 120)
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

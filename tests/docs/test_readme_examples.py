@@ -95,10 +95,7 @@ def clean_environment() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("make-run") / "data"
-    port = free_port()
+def launch(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], list[str]]:
     process = subprocess.Popen(
         ["make", "--no-print-directory", "-o", ".venv/.installed-run", "run", f"PORT={port}", f"DATA_DIR={data_dir}"],
         cwd=REPO, env=clean_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -108,20 +105,33 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert process.stdout is not None
     reader = threading.Thread(target=lambda: log.extend(process.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_DEADLINE_S
-    try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail("make run stopped:\n" + "".join(log))
+    return process, log
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("make-run")
+    for attempt in range(3):  # a free port can be taken by another process (a suite beside) first
+        data_dir = base / f"data-{attempt}"  # fresh, so the first key is printed again
+        port = free_port()
+        process, log = launch(data_dir, port)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + START_DEADLINE_S
+        while process.poll() is None:
             try:
                 if httpx.get(url + "/healthz", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
                 pytest.fail("make run did not answer:\n" + "".join(log))
             time.sleep(0.5)
+        if process.poll() is None:
+            break
+        if "address already in use" not in "".join(log).lower() or attempt == 2:
+            pytest.fail("make run stopped:\n" + "".join(log))
+    try:
         keys = re.findall(r"ps_[A-Za-z0-9_-]{16,}", "".join(log))
         assert keys, "make run printed no API key:\n" + "".join(log)
         yield Server(url, keys[0], data_dir, process, log)

@@ -42,7 +42,7 @@ class Api:
         return response.json()["data"]
 
     def finished(self, job_id: str, headers: dict[str, str]) -> dict:
-        return wait_for(lambda: (job := self.job(job_id, headers))["status"] in FINAL and job, 60)  # type: ignore[return-value]
+        return wait_for(lambda: (job := self.job(job_id, headers))["status"] in FINAL and job, 200)  # type: ignore[return-value]
 
 
 def open_api(settings: Settings, jobs: Callable[[object], JobService] | None = None) -> Iterator[Api]:
@@ -198,7 +198,7 @@ def test_webhooks_per_key_and_per_request(api: Api, key: dict[str, str], product
         keyed = api.submit(body_for(product), key).json()["data"]["id"]
         headed = api.submit(body_for(product), {**key, "X-Webhook-Url": per_request.url}).json()["data"]["id"]
         queried = api.submit(body_for(product), key, webhook_url=per_request.url).json()["data"]["id"]
-        wait_for(lambda: len(per_key.received) == 1 and len(per_request.received) == 2, 60)
+        wait_for(lambda: len(per_key.received) == 1 and len(per_request.received) == 2, 200)
         deliveries = api.client.get(f"/v1/scene/create/async/{keyed}/webhooks", headers=key).json()["data"]
     assert [job["id"] for job in per_key.jobs()] == [keyed]
     assert sorted(job["id"] for job in per_request.jobs()) == sorted([headed, queried])

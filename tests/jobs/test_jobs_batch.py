@@ -4,8 +4,6 @@ against a real HTTP server."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +26,7 @@ from photostage.batch import (
 from photostage.config import Settings
 from photostage.jobs.service import JobService
 
+from ..conftest import loopback_listener, uvicorn_thread  # noqa: TID252
 from .test_jobs_api import FAST, Api, open_api
 from .test_jobs_support import FakePipeline, effect_body
 
@@ -163,33 +162,19 @@ def test_an_edited_line_is_sent_again_and_csv_and_jsonl_keep_separate_results(ap
     assert default_manifest(source).name == "products.jsonl.results.jsonl"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_batch_command_against_a_running_server(settings: Settings, tmp_path: Path) -> None:
     import typer
-    import uvicorn
 
     from photostage.cli.jobs import register
 
     for api in open_api(settings, fake_jobs):
         key = api.key()["Authorization"].removeprefix("Bearer ")
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(api.client.app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="off"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            while not server.started:
-                time.sleep(0.02)
+        with uvicorn_thread(api.client.app, loopback_listener(), lifespan="off") as url:
             source = write_jsonl(tmp_path / "shoot.jsonl", [effect_body() for _ in range(4)])
             app = typer.Typer()
             register(app)
             result = CliRunner().invoke(app, ["batch", str(source), "--poll-s", "0.1"],
-                                        env={"PHOTOSTAGE_URL": f"http://127.0.0.1:{port}", "PHOTOSTAGE_API_KEY": key})
+                                        env={"PHOTOSTAGE_URL": url, "PHOTOSTAGE_API_KEY": key})
             assert result.exit_code == 0, result.output
             assert "4 done, 0 failed" in result.output
             manifest = tmp_path / "shoot.jsonl.results.jsonl"
@@ -197,6 +182,3 @@ def test_the_batch_command_against_a_running_server(settings: Settings, tmp_path
             assert len((tmp_path / "shoot.jsonl.results.jsonl.state").read_text().splitlines()) == 4
             missing_key = CliRunner().invoke(app, ["batch", str(source)], env={"PHOTOSTAGE_API_KEY": ""})
             assert missing_key.exit_code == 2
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)

@@ -19,7 +19,7 @@ from photostage.config import Settings
 from photostage.jobs.options import JobOptions
 from photostage.jobs.service import build_job_service
 
-from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
+from ..conftest import data_uri, local_namespace, make_product, png_bytes  # noqa: TID252
 from .test_jobs_support import REDIS_URL, files_under, postgres_database, redis_prefix, wait_for
 
 pytestmark = pytest.mark.redis
@@ -135,7 +135,7 @@ def test_jobs_run_on_a_celery_worker_and_a_duplicate_message_is_harmless(tmp_pat
         world.start_worker(slow=False)
         job_ids = [world.submit(product_body()) for _ in range(3)]
         for job_id in job_ids:
-            job = world.wait_done(job_id, timeout_s=40)
+            job = world.wait_done(job_id, timeout_s=200)
             assert job["status"] == "DONE", job["error"]
             assert job["attempts"] == 1 and len(job["result"]["output"]) == 1
         # At-least-once delivery: the same message again finds the job DONE and leaves it be.
@@ -144,7 +144,7 @@ def test_jobs_run_on_a_celery_worker_and_a_duplicate_message_is_harmless(tmp_pat
 
         queue_key = world.options.redis_key_prefix + world.options.queue
         broker = redis.Redis.from_url(REDIS_URL)
-        wait_for(lambda: broker.llen(queue_key) == 0, 10)
+        wait_for(lambda: broker.llen(queue_key) == 0, 120)
         time.sleep(0.5)
         assert world.job(job_ids[0])["attempts"] == 1
         broker.close()
@@ -158,14 +158,14 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(tmp_path: 
         body = product_body(number_of_images=4, destination="storage://local/kill/")
         body["scene"] = {"prompt": "a bottle on a marble table, soft light", "preference": "fast", "seed": 5}
         job_id = world.submit(body)
-        wait_for(lambda: world.job(job_id)["progress"]["stage"] == "render", 40, interval_s=0.05)
+        wait_for(lambda: world.job(job_id)["progress"]["stage"] == "render", 200, interval_s=0.05)
         first.kill()  # SIGKILL: no cleanup, no ack, the lease is left to expire
         first.wait()
         assert world.job(job_id)["status"] == "PROCESSING"
         world.start_worker(slow=True)
-        job = world.wait_done(job_id, timeout_s=40)
+        job = world.wait_done(job_id, timeout_s=200)
         assert job["status"] == "DONE", job["error"]
         assert job["attempts"] == 2
         names = [f"kill/{job_id}_{index}.png" for index in range(4)]
         assert [output["object_key"] for output in job["result"]["output"]] == names
-        assert files_under(world.settings.data_dir / "storage") == names
+        assert files_under(local_namespace(world.settings)) == names  # the one account's namespace

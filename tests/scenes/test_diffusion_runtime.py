@@ -197,7 +197,7 @@ def test_admission_serves_waiters_in_arrival_order() -> None:
             thread.start()
             threads.append(thread)
             with queued:  # wait until this one stands in line before starting the next
-                queued.wait_for(lambda number=number: admission.state().waiting == number + 1, timeout=30)
+                queued.wait_for(lambda number=number: admission.state().waiting == number + 1, timeout=120)
         assert admission.state().waiting == 3
         with pytest.raises(DeviceBusy):
             admission.check()

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +30,7 @@ from photostage.client import (
 )
 from photostage.config import Settings
 
-from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
+from ..conftest import data_uri, loopback_listener, make_product, png_bytes, uvicorn_thread  # noqa: TID252
 
 WEB_FOLDER = {"type": "web_folder", "parameters": {"base_url": "https://example.com/images/"}}
 
@@ -45,35 +42,17 @@ class Server:
     product_uri: str
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import uvicorn
-
     from photostage.api.app import create_app
 
-    port = free_port()
+    listener = loopback_listener()  # held from here on: no race for the port with a suite beside
     settings = Settings(data_dir=tmp_path_factory.mktemp("sdk"), rate_limit={"enabled": False},
-                        server={"port": port}, limits={"workers": 2})
+                        server={"port": listener.getsockname()[1]}, limits={"workers": 2})
     app = create_app(settings)
     api_key = app.state.services.keys.create("t")[0]
-    uvicorn_server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, name="sdk-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uvicorn_server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the test server did not start"
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", api_key, data_uri(png_bytes(make_product(160, 240))))
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(10)
+    with uvicorn_thread(app, listener) as url:
+        yield Server(url, api_key, data_uri(png_bytes(make_product(160, 240))))
 
 
 @pytest.fixture

@@ -63,12 +63,6 @@ class Backend:
     break_writes: Callable[[pytest.MonkeyPatch], None]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 # --- servers -------------------------------------------------------------------------------------
 
 
@@ -81,9 +75,9 @@ def moto_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def gcs_endpoint() -> Iterator[str]:
     emulator = pytest.importorskip("gcp_storage_emulator.server")
-    port = free_port()
-    server = emulator.create_server("127.0.0.1", port, in_memory=True, default_bucket=GCS_BUCKET)
-    server.start()
+    server = emulator.create_server("127.0.0.1", 0, in_memory=True, default_bucket=GCS_BUCKET)
+    server.start()  # port 0: the kernel's pick, held from the start (no race with a suite beside)
+    port = server._api._httpd.server_address[1]
     # The emulator prints a traceback whenever a client drops a kept-alive connection; quiet it.
     httpd = getattr(getattr(server, "_api", None), "_httpd", None)
     if httpd is not None:
@@ -561,7 +555,10 @@ def test_web_folder_reads_through_the_guarded_fetch(web_server: tuple[str, WebFo
 
 
 def test_web_folder_unreachable_is_a_read_failure() -> None:
-    connector = WebFolderConnector("down", f"http://127.0.0.1:{free_port()}/", gate=loopback_gate())
-    with pytest.raises(PhotostageError) as caught:
-        connector.read("a.png", max_bytes=100)
+    with socket.socket() as placeholder:  # bound, never listening: connections are refused, and
+        placeholder.bind(("127.0.0.1", 0))  # nobody else can take the port while the test runs
+        port = placeholder.getsockname()[1]
+        connector = WebFolderConnector("down", f"http://127.0.0.1:{port}/", gate=loopback_gate())
+        with pytest.raises(PhotostageError) as caught:
+            connector.read("a.png", max_bytes=100)
     assert caught.value.code == "5005"

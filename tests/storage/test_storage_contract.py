@@ -20,7 +20,7 @@ from photostage.contract.storage import (
     StorageOutDetailed_Pydantic,
 )
 
-SCHEMA_PATH = Path("/work/shared/contract/claid-scene-schema.json")
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "claid-scene-schema.json"  # = ../shared/contract
 HMAC = {"access_key": "AKIAEXAMPLE", "secret_access_key": "s3cr3t"}
 # Required by Claid, optional here only because an extension offers an alternative (a key file).
 RELAXED_REQUIRED = {"GCPCredentials": {"access_key", "secret_access_key"}}

@@ -4,29 +4,24 @@ product by dragging, generates an effect scene and checks the request the page s
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from photostage.api.app import create_app
 from photostage.config import Settings
 
-from ..conftest import make_product, png_bytes  # noqa: TID252
+from ..conftest import loopback_listener, make_product, png_bytes, uvicorn_thread  # noqa: TID252
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-SCREENSHOT = Path("/tmp/playground.png")
 IMAGE_LOADED = (
     "() => { const i = document.querySelector('#gallery img');"
     " return i && i.complete && i.naturalWidth > 0; }"
@@ -40,32 +35,16 @@ class LiveServer:
     api_key: str
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     """The app on a real port (the browser needs one), with tmp_url pointing back at it."""
-    port = free_port()
+    listener = loopback_listener()  # the port is held from here on: no race with a suite beside
+    port = listener.getsockname()[1]
     settings = Settings(data_dir=tmp_path / "data", rate_limit={"enabled": False}, server={"port": port})
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the test server did not start")
-        time.sleep(0.05)
     secret, _ = app.state.services.keys.create("t")
-    try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", api_key=secret)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with uvicorn_thread(app, listener) as url:
+        yield LiveServer(url=url, api_key=secret)
 
 
 def test_page_and_script_are_served(tmp_path: Path) -> None:
@@ -123,7 +102,7 @@ def test_place_by_dragging_and_generate(live_server: LiveServer, tmp_path: Path)
             drawn = page.evaluate(PLACED_SIZE)
 
             page.click("#generate")
-            page.locator("#error").wait_for(state="visible", timeout=10_000)
+            page.locator("#error").wait_for(state="visible", timeout=120_000)
             error_text = page.locator("#error").inner_text()
             page.fill("#api-key", live_server.api_key)
             page.press("#api-key", "Tab")
@@ -140,11 +119,11 @@ def test_place_by_dragging_and_generate(live_server: LiveServer, tmp_path: Path)
 
             page.click("#generate")
             image = page.locator("#gallery img").first
-            image.wait_for(timeout=20_000)
-            page.wait_for_function(IMAGE_LOADED, timeout=20_000)
+            image.wait_for(timeout=240_000)
+            page.wait_for_function(IMAGE_LOADED, timeout=240_000)
             shown = page.locator("#request-json").inner_text()
             curl = page.locator("#request-curl").inner_text()
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
         finally:
             browser.close()
 
@@ -239,7 +218,7 @@ def test_the_result_matches_the_preview_and_shows_on_a_laptop_screen(
             page.wait_for_function("() => document.querySelector('#drop').dataset.cutout === 'server'", timeout=240_000)
             status = page.locator("#cutout-status").inner_text()
             assert ("Background removed" if kind == "opaque" else "Used as it is") in status, status
-            assert page.locator("#cutout-image").get_attribute("src", timeout=1000).startswith("data:image/png")
+            assert page.locator("#cutout-image").get_attribute("src", timeout=60_000).startswith("data:image/png")
             page.click(".tab[data-kind=effect]")
             page.fill("#effect-color", "#ffffff")
             page.uncheck("#shadow-on")
@@ -252,7 +231,7 @@ def test_the_result_matches_the_preview_and_shows_on_a_laptop_screen(
             page.wait_for_function(IMAGE_LOADED, timeout=120_000)
             x0, y0, x1, y1, width, height = page.evaluate(RESULT_BOX)
             image_box = page.locator("#gallery img").first.bounding_box()
-            page.screenshot(path=str(SCREENSHOT.with_name(f"playground-{kind}.png")))
+            page.screenshot(path=str(tmp_path / f"playground-{kind}.png"))
             # old results go as soon as a new request starts
             emptied = page.evaluate(
                 "() => { document.querySelector('#generate').click();"
@@ -291,13 +270,13 @@ def test_api_docs_render_with_no_network(live_server: LiveServer) -> None:
             page = browser.new_page(viewport={"width": 1366, "height": 800})
             page.route("**/*", only_local)
             page.goto(live_server.url + "/docs")
-            page.locator(".swagger-ui .info .title").wait_for(timeout=30_000)
+            page.locator(".swagger-ui .info .title").wait_for(timeout=120_000)
             assert "photostage" in page.locator(".swagger-ui .info .title").inner_text()
-            page.locator(".opblock-summary-path", has_text="/v1/scene/create").first.wait_for(timeout=30_000)
+            page.locator(".opblock-summary-path", has_text="/v1/scene/create").first.wait_for(timeout=120_000)
             operations = page.locator(".opblock").count()
             page.goto(live_server.url + "/redoc")
-            page.locator("h1", has_text="photostage").first.wait_for(timeout=60_000)
-            page.get_by_text("/v1/scene/create", exact=False).first.wait_for(state="attached", timeout=30_000)
+            page.locator("h1", has_text="photostage").first.wait_for(timeout=120_000)
+            page.get_by_text("/v1/scene/create", exact=False).first.wait_for(state="attached", timeout=120_000)
         finally:
             browser.close()
     assert operations >= 10
