@@ -62,7 +62,7 @@ def test_an_engine_crash_becomes_a_contract_error_and_refusals_pass_through() ->
 
     scene = GuardedSceneEngine(Exploding(MemoryError()))  # type: ignore[arg-type]
     job = SimpleNamespace(index=2)
-    for call in (lambda: scene.render(job), lambda: scene.render_batch([job])):  # type: ignore[arg-type]
+    for call in (lambda: scene.render(job), lambda: scene.render_many([job])):  # type: ignore[arg-type]
         with pytest.raises(PhotostageError) as rendered:
             call()
         assert rendered.value.kind is RENDER_FAILED and rendered.value.status == 422

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from photostage.imaging import shadows
 from photostage.scenes.base import SceneSpec
 from photostage.scenes.diffusion import canvas
 from photostage.scenes.diffusion.engine import DiffusionEngine, strength_for, torch_seed
@@ -105,12 +106,12 @@ def test_top_up_density_keeps_model_shadows_and_adds_missing_ones() -> None:
     cv2.rectangle(rgb, (20, 140), (80, 160), (100, 100, 100), -1)  # the model's own shadow, ~50 % dark
     density = np.zeros((200, 200), np.float32)
     density[140:161, 20:181] = 0.4
-    added = canvas.top_up_density(density, rgb)
+    added = shadows.top_up_density(density, rgb)
     assert added[150, 50] < 0.05  # already darker than asked: nothing added
     assert added[150, 150] == pytest.approx(0.4, abs=0.08)  # bare floor: the full shadow
     assert added[50, 50] == 0.0
     zero = np.zeros((200, 200), np.float32)
-    assert canvas.top_up_density(zero, rgb) is zero
+    assert shadows.top_up_density(zero, rgb) is zero
 
 
 def test_neutral_backdrop_is_a_gentle_ramp() -> None:

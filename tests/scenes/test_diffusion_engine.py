@@ -111,7 +111,7 @@ def test_same_seed_same_image_different_seed_different_image(
 def test_batch_renders_each_image_as_alone(engine: DiffusionEngine) -> None:
     """One pipeline call for N images; each image depends on its own (seed, index) only."""
     jobs = [prompt_job(seed=3, index=0), prompt_job(seed=3, index=1)]
-    batch = engine.render_batch(jobs)
+    batch = engine.render_many(jobs)
     assert len(batch) == 2
     assert not np.array_equal(batch[0].background, batch[1].background)
     alone = engine.render(jobs[1]).background

@@ -99,7 +99,7 @@ def test_out_of_memory_splits_the_batch_and_remembers_the_smaller_one(weights: P
 
     jobs = [prompt_job(seed=3, index=0), prompt_job(seed=3, index=1)]
     with hooked(loaded.pipe.unet, no_room_for_two, pre=True):
-        rendered = engine.render_batch(jobs)
+        rendered = engine.render_many(jobs)
     assert calls.batches[0] == 4 and set(calls.batches[1:]) == {2}  # one failed pair, then one by one
     assert loaded.plan.max_batch == 1 and "out of memory at batch 2" in loaded.plan.reasons[-1]
     for job, scene in zip(jobs, rendered, strict=True):

@@ -18,11 +18,13 @@ pytest.importorskip("transformers")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: the engine loads with local_files_only
 
+from photostage.config import ModelEntry  # noqa: E402
 from photostage.contract.errors import MODEL_UNAVAILABLE, SCENE_FAILED, PhotostageError  # noqa: E402
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec, ShadowSpec  # noqa: E402
 from photostage.scenes.diffusion.engine import DiffusionEngine  # noqa: E402
 from photostage.scenes.diffusion.tiny import write_tiny_pipeline, write_tokenizer_files  # noqa: E402
 from photostage.scenes.effect import BuiltinEngine  # noqa: E402
+from photostage.scenes.registry import SceneEngines  # noqa: E402
 
 SIDE = 64
 FAST: dict[str, object] = {"steps": 2}
@@ -59,9 +61,10 @@ def test_effects_and_locked_templates_need_no_weights(tmp_path: Path, tokenizer_
     effect = job(SceneSpec(kind="effect", color=(240, 240, 240)))
     template = np.full((40, 40, 3), 90, np.uint8)
     locked = job(SceneSpec(kind="template", template=template, template_mode="lock"))
+    registry = SceneEngines({"diffusion": fresh}, {"v2": ModelEntry(engine="diffusion")}, BuiltinEngine(), str)
     for scene_job in (effect, locked):
         expected = BuiltinEngine().render(scene_job).background
-        assert np.array_equal(fresh.render(scene_job).background, expected)
+        assert np.array_equal(registry.engine_for("v2", scene_job.scene).render(scene_job).background, expected)
     assert not fresh.loaded  # nothing was generated, so the weights were never loaded
 
 
@@ -116,13 +119,12 @@ def test_mixed_batch_keeps_order_and_kinds(engine: DiffusionEngine) -> None:
     template[15:] = (150, 110, 70)
     jobs = [
         job(prompt_scene(), seed=1),
-        job(SceneSpec(kind="effect", color=(250, 250, 250))),
         job(SceneSpec(kind="template", template=template, template_mode="transform", model_options=FAST)),
         job(prompt_scene(), seed=2, index=1),
     ]
-    rendered = engine.render_batch(jobs)
-    assert [item.info.get("engine") for item in rendered] == ["diffusion", None, "diffusion", "diffusion"]
-    assert rendered[2].info["init"] == "template"
+    rendered = engine.render_many(jobs)  # effects never reach this engine: the registry routes them
+    assert [item.info.get("engine") for item in rendered] == ["diffusion", "diffusion", "diffusion"]
+    assert rendered[1].info["init"] == "template"
     alone = engine.render(jobs[0]).background.astype(int)
     assert np.abs(rendered[0].background.astype(int) - alone).max() <= 2  # batched maths, same picture
 

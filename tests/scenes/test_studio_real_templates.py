@@ -12,10 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+from photostage.config import ModelEntry
 from photostage.imaging import compose
 from photostage.imaging.analysis import analyse_scene
 from photostage.imaging.codecs import decode
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec, ShadowSpec
+from photostage.scenes.effect import BuiltinEngine
+from photostage.scenes.registry import SceneEngines
+from photostage.scenes.shadow import with_shadow
 from photostage.scenes.studio.engine import StudioEngine
 from photostage.scenes.studio.standing import base_row, stand_on_surface
 
@@ -67,7 +71,8 @@ def _render(template: np.ndarray, mode: str, product: PlacedObject, prompt: str 
         shadow=ShadowSpec(**shadow),  # type: ignore[arg-type]
     )
     job = RenderJob(scene=spec, width=width, height=height, product=product, seed=5)
-    return StudioEngine().render(job).background[..., :3]
+    engines = SceneEngines({"studio": StudioEngine()}, {"v1": ModelEntry(engine="studio")}, BuiltinEngine(), str)
+    return with_shadow(engines.engine_for("v1", spec).render(job), job).background[..., :3]  # as the pipeline does
 
 
 def _edges(rgb: np.ndarray) -> np.ndarray:

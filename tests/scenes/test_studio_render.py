@@ -6,7 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from photostage.config import ModelEntry
 from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneSpec, ShadowSpec
+from photostage.scenes.effect import BuiltinEngine
+from photostage.scenes.registry import SceneEngines
+from photostage.scenes.shadow import with_shadow
 from photostage.scenes.studio.engine import StudioEngine
 from photostage.scenes.studio.materials import MATERIALS
 
@@ -42,7 +46,7 @@ def _render(
         seed=seed,
         index=index,
     )
-    return StudioEngine().render(job)
+    return with_shadow(StudioEngine().render(job), job)
 
 
 def _luminance(rgba: np.ndarray) -> np.ndarray:
@@ -212,5 +216,6 @@ def test_effect_and_locked_template_are_passed_to_the_builtin_engine() -> None:
         product=_product(64, 64),
         seed=0,
     )
-    rendered = StudioEngine().render(job)
+    registry = SceneEngines({"studio": StudioEngine()}, {"v1": ModelEntry(engine="studio")}, BuiltinEngine(), str)
+    rendered = registry.engine_for("v1", job.scene).render(job)  # the registry routes, not the engine
     assert tuple(rendered.background[2, 2, :3]) == (10, 200, 10)

@@ -7,6 +7,7 @@ import numpy as np
 
 from photostage.imaging import compose
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec, ShadowSpec
+from photostage.scenes.shadow import with_shadow
 from photostage.scenes.studio.engine import StudioEngine
 from photostage.scenes.studio.templates import analyse_template
 
@@ -48,7 +49,8 @@ def _render(
         color=color,
         shadow=shadow or ShadowSpec(),
     )
-    return StudioEngine().render(RenderJob(scene=spec, width=WIDTH, height=HEIGHT, product=_product(), seed=seed))
+    job = RenderJob(scene=spec, width=WIDTH, height=HEIGHT, product=_product(), seed=seed)
+    return with_shadow(StudioEngine().render(job), job)
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:

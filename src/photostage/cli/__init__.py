@@ -416,7 +416,6 @@ def create(
 
     from photostage.contract.errors import PhotostageError, details_from_validation
     from photostage.contract.request import SceneCreateAPIIn
-    from photostage.pipeline.runner import SceneRunner
     from photostage.services import build_services
 
     if image_format not in FORMATS:
@@ -451,18 +450,17 @@ def create(
     from photostage.storage.service import OPERATOR_ACCOUNT
 
     services = build_services(settings)
-    runner = SceneRunner(settings=settings, reader=services.reader, storages=services.storages,
-                         tmp=DirectorySink(out), engines=services.engines, cutout_engine=services.cutout_engine)
     try:
         with console.status("rendering…"):
-            result = runner.run(request, account_id=OPERATOR_ACCOUNT, request_id=uuid.uuid4().hex[:12])
+            result = services.runner.run(
+                request, account_id=OPERATOR_ACCOUNT, request_id=uuid.uuid4().hex[:12], results=DirectorySink(out)
+            )
     except PhotostageError as error:
         console.print(f"[red]error {error.code}:[/] {escape(error.public_message)}", highlight=False)
         for field_name, messages in error.details.items():
             console.print(f"  {field_name}: {escape('; '.join(messages))}", highlight=False)
         raise typer.Exit(1) from None
     finally:
-        runner.close()
         services.close()
     for output in result.output:
         console.print(f"{output.width}×{output.height} {output.format} → {output.tmp_url or output.object_uri}")

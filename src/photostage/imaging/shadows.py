@@ -38,6 +38,7 @@ _CAST_PEAK = 0.78
 _DROP_PEAK = 0.7
 _UNDER_PEAK = 0.45  # floor under a product between its contacts (a car's underbody)
 _CONTACT_REACH = 0.16  # contacts lie within this fraction of the product's height above its lowest row
+_SHADE_SIDE = 192  # the lit-floor level is estimated at most at this resolution (it is smooth)
 _UNDER_CLEARANCE = 0.3  # a gap this low (in product heights) under the product is occluded
 
 
@@ -409,4 +410,63 @@ def shadow_alpha_layer(density: np.ndarray, tint: tuple[int, int, int] = (0, 0, 
         weight = density[rows, cols]
         noise = dither(rows, cols) * np.minimum(weight * 64.0, 1.0)
         out[rows, cols, 3] = np.clip(weight * 255.0 + noise + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def shadow_over_translucent(background: np.ndarray, density: np.ndarray) -> np.ndarray:
+    """The black shadow (alpha = ``density``) composited over a partly transparent solid colour
+    (Porter-Duff *over*), so a #rrggbbaa backdrop keeps its opacity and the shadow shows on it."""
+    base_alpha = background[..., 3:4].astype(np.float32) / 255
+    shadow_alpha = density[..., None].astype(np.float32)
+    out_alpha = shadow_alpha + base_alpha * (1 - shadow_alpha)
+    colour = background[..., :3].astype(np.float32) * base_alpha * (1 - shadow_alpha)
+    rgb = np.divide(colour, out_alpha, out=np.zeros_like(colour), where=out_alpha > 0)
+    out = np.empty_like(background)
+    out[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+    out[..., 3] = np.clip(out_alpha[..., 0] * 255 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def existing_shade(rgb: np.ndarray, window: tuple[slice, slice], reach: float) -> np.ndarray:
+    """How much darker each pixel of ``window`` is than the lit floor around it, 0–1.
+
+    The lit level is the brightest luma within ``reach`` pixels (a grey dilation, smoothed), so a
+    shadow the model painted itself reads as darkening even at its centre; dark texture counts
+    too, which only means less extra shadow on already dark spots.
+    """
+    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rows, cols = window
+    pad = int(math.ceil(reach)) + 1
+    y0, y1 = max(0, rows.start - pad), min(luma.shape[0], rows.stop + pad)
+    x0, x1 = max(0, cols.start - pad), min(luma.shape[1], cols.stop + pad)
+    region = luma[y0:y1, x0:x1]
+    scale = min(1.0, _SHADE_SIDE / max(region.shape))
+    small_size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
+    small = cv2.resize(region, small_size, interpolation=cv2.INTER_AREA)
+    radius = max(1, round(reach * scale))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    lit = cv2.GaussianBlur(cv2.dilate(small, kernel).astype(np.float32), (0, 0), max(0.5, radius / 2))
+    lit = cv2.resize(lit, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_LINEAR)
+    inner = (slice(rows.start - y0, rows.stop - y0), slice(cols.start - x0, cols.stop - x0))
+    shade = 1.0 - region[inner].astype(np.float32) / np.maximum(lit[inner], 1.0)
+    return np.clip(shade, 0.0, 0.95)
+
+
+def top_up_density(density: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """The shadow still to add so each pixel is at least as dark as ``density`` asks.
+
+    Where the model already darkened the floor by ``e``, only the remainder
+    ``(max(d, e) - e) / (1 - e)`` is applied: its shadows are kept, missing ones are added.
+    """
+    active = density > 1.0 / 512.0
+    if not active.any():
+        return density
+    rows_any, cols_any = np.nonzero(active.any(axis=1))[0], np.nonzero(active.any(axis=0))[0]
+    window = (slice(int(rows_any[0]), int(rows_any[-1]) + 1), slice(int(cols_any[0]), int(cols_any[-1]) + 1))
+    extent = min(int(rows_any[-1] - rows_any[0]) + 1, int(cols_any[-1] - cols_any[0]) + 1)
+    reach = max(6.0, 0.75 * extent, 0.03 * max(rgb.shape[:2]))
+    existing = existing_shade(rgb, window, reach)
+    wanted = density[window]
+    out = np.zeros_like(density)
+    out[window] = (np.maximum(wanted, existing) - existing) / (1.0 - existing)
     return out

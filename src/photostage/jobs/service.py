@@ -5,7 +5,6 @@ local pool, the lease reaper, the webhook sender), whichever runner is configure
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import secrets
@@ -26,9 +25,10 @@ from photostage.config import Settings
 from photostage.contract.errors import NOT_FOUND, OVERLOADED, PhotostageError, validation_error
 from photostage.contract.jobs import JobOut, JobProgress, PageMeta, WebhookConfigOut, WebhookDeliveryOut
 from photostage.contract.request import SceneCreateAPIIn
+from photostage.contract.response import ScenePipelineResponseOut
 from photostage.db import Account
 from photostage.idempotency import ASYNC_SCOPE, IdempotencyStore, SyncTicket, check_key, fingerprint
-from photostage.jobs.execute import JobExecutor, JobResultsTmp, ScenePipeline, TmpDirectory
+from photostage.jobs.execute import JobExecutor, JobResultsTmp, Progress, ScenePipeline, TmpDirectory
 from photostage.jobs.local import LocalDispatcher
 from photostage.jobs.models import CANCELLED, ERROR, JOB_STATUSES, Job
 from photostage.jobs.options import JobOptions
@@ -423,11 +423,27 @@ class JobService:
             return self.store.active_count(session)
 
 
-def job_pipeline(runner: Any, tmp: TmpDirectory) -> ScenePipeline:
-    """The scene runner jobs use: the server's, with temporary results named per job and index."""
-    if dataclasses.is_dataclass(runner) and hasattr(runner, "tmp"):
-        return dataclasses.replace(runner, tmp=JobResultsTmp(tmp))
-    return runner
+class ResultsRunner(Protocol):
+    def run(
+        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None,
+        results: JobResultsTmp | None = None,
+    ) -> ScenePipelineResponseOut: ...
+
+
+@dataclass
+class JobPipeline:
+    """The server's scene runner (the same one, the same thread pool) with temporary results
+    named per job and index, so a rerun replaces what an earlier attempt wrote."""
+
+    runner: ResultsRunner
+    results: JobResultsTmp
+
+    def run(
+        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None
+    ) -> ScenePipelineResponseOut:
+        return self.runner.run(
+            request, account_id=account_id, request_id=request_id, progress=progress, results=self.results
+        )
 
 
 class JobParts(Protocol):
@@ -437,7 +453,7 @@ class JobParts(Protocol):
     sessions: sessionmaker[Session]
     keys: KeyStore
     credits: Credits
-    runner: Any
+    runner: ResultsRunner
     tmp: TmpDirectory
 
 
@@ -452,6 +468,6 @@ def build_job_service(
         sessions=services.sessions,
         keys=services.keys,
         credits=services.credits,
-        pipeline=job_pipeline(services.runner, services.tmp),
+        pipeline=JobPipeline(services.runner, JobResultsTmp(services.tmp)),
         celery_app=celery_app,
     )

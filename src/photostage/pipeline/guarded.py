@@ -7,14 +7,15 @@ out on a huge input) is logged with its traceback and answered with a contract e
 what happened and what to try, status 422: the request was valid, this server could not do a good
 job of it, and it says so instead of answering 500 or a broken picture.
 
-The wrappers keep the engines' protocol (``name``, ``available``, ``extract`` / ``render`` and, when
-the engine has it, ``render_batch``) and are applied where the engines are built, so every path
-that runs an engine (the API, async jobs, the CLI) gets the net.
+The wrappers keep the engines' protocol (``name``, ``available``, ``extract`` / ``render`` and
+``render_many``) and are applied where the engines are built, so every path that runs an engine
+(the API, async jobs, the CLI) gets the net.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from photostage.contract.errors import CUTOUT_FAILED, RENDER_FAILED, PhotostageError
 from photostage.cutout.base import Cutout, CutoutEngine
-from photostage.scenes.base import RenderedScene, RenderJob, SceneEngine
+from photostage.scenes.base import Each, RenderedScene, RenderJob, SceneEngine, with_render_many
 from photostage.scenes.registry import SceneEngines
 
 log = logging.getLogger("photostage.pipeline")
@@ -78,7 +79,7 @@ class GuardedCutoutEngine:
 
 
 @dataclass
-class GuardedSceneEngine:
+class GuardedSceneEngine(SceneEngine):
     """A scene engine whose unexpected failures are contract errors (see the module)."""
 
     inner: SceneEngine
@@ -91,8 +92,28 @@ class GuardedSceneEngine:
         return self.inner.available()
 
     def render(self, job: RenderJob) -> RenderedScene:
+        return self._guarded(self.inner.render, job)
+
+    def render_many(self, jobs: Sequence[RenderJob], each: Each = map) -> list[RenderedScene]:
+        """The engine's own ``render_many``, each image guarded where the engine renders one by one
+        (the failing image is named), the whole batch where it renders them together."""
+
+        def guarded_each(
+            render: Callable[[RenderJob], RenderedScene], items: Sequence[RenderJob]
+        ) -> Iterable[RenderedScene]:
+            return each(lambda job: self._guarded(render, job), items)
+
         try:
-            return self.inner.render(job)
+            return with_render_many(self.inner).render_many(jobs, guarded_each)
+        except PhotostageError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the safety net: any engine failure
+            log.exception("scene engine %s failed on a batch of %d", self.inner.name, len(jobs))
+            raise render_failure(self.inner.name, error, jobs[0]) from error
+
+    def _guarded(self, render: Callable[[RenderJob], RenderedScene], job: RenderJob) -> RenderedScene:
+        try:
+            return render(job)
         except PhotostageError:
             raise
         except Exception as error:  # noqa: BLE001 - the safety net: any engine failure
@@ -100,25 +121,10 @@ class GuardedSceneEngine:
             raise render_failure(self.inner.name, error, job) from error
 
     def __getattr__(self, attribute: str) -> Any:
-        """``render_batch`` (guarded) when the engine has one; everything else is the engine's own."""
+        """Everything else an engine offers (its warm-up, its loaded state...) is the engine's own."""
         if attribute == "inner":
             raise AttributeError(attribute)
-        value = getattr(self.inner, attribute)
-        if attribute == "render_batch" and callable(value):
-            return self._guarded_batch(value)
-        return value
-
-    def _guarded_batch(self, render_batch: Any) -> Any:
-        def guarded(jobs: list[RenderJob]) -> list[RenderedScene]:
-            try:
-                return list(render_batch(jobs))
-            except PhotostageError:
-                raise
-            except Exception as error:  # noqa: BLE001 - the safety net: any engine failure
-                log.exception("scene engine %s failed on a batch of %d", self.inner.name, len(jobs))
-                raise render_failure(self.inner.name, error, jobs[0]) from error
-
-        return guarded
+        return getattr(self.inner, attribute)
 
 
 def guard_cutout_engine(engine: CutoutEngine) -> CutoutEngine:

@@ -1,14 +1,23 @@
 """From a validated request to a typed plan: canvas, placement, scene, seeds, output encoding.
 
-Planning does no I/O, so a request that cannot be served (an unavailable model, a bad
-destination) is refused before anything is downloaded.
+Two values, each complete when made and never patched:
+
+- :class:`Brief`, read from the request before any I/O (:func:`brief_for`), so a request that
+  cannot be served (an unavailable model, a bad destination) is refused before anything is
+  downloaded;
+- :class:`Plan`, resolved once the inputs are decoded and the product cut out
+  (:func:`resolve_plan`): the canvas (a template's aspect is known only then) and the scene with
+  its template pixels and its written prompt.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
+
+import numpy as np
 
 from photostage.contract import request as wire
 from photostage.contract.errors import validation_error
@@ -16,8 +25,6 @@ from photostage.imaging.codecs import EncodeOptions
 from photostage.imaging.geometry import PREFERENCE_AREA, canvas_size
 from photostage.scenes.base import SceneSpec, ShadowSpec
 from photostage.storage.naming import output_urls
-
-DEFAULT_STUDIO_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -45,19 +52,32 @@ class PromptRequest:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Brief:
+    """What the request asks, read before any I/O."""
+
     request_id: str
     object_url: str
     template_url: str | None
     canvas: tuple[int, int] | None  # None: follows the template's aspect, known once it is decoded
     preference: str
     placement: Placement
-    scene: SceneSpec
+    scene: SceneSpec  # without the template's pixels and without a prompt still to be written
     prompt_request: PromptRequest
     seeds: tuple[int, ...]
     output: OutputSpec
     remove_background: bool | None
-    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the per-image steps need, resolved once the inputs are decoded."""
+
+    request_id: str
+    canvas: tuple[int, int]
+    placement: Placement
+    scene: SceneSpec
+    seeds: tuple[int, ...]
+    output: OutputSpec
 
 
 def hex_to_rgb(value: str) -> tuple[int, int, int]:
@@ -155,7 +175,7 @@ def check_destination(destination: str | None, count: int) -> None:
         raise validation_error("output.destination", str(error)) from None
 
 
-def make_plan(request: wire.SceneCreateAPIIn, request_id: str, model_options: dict[str, object]) -> Plan:
+def brief_for(request: wire.SceneCreateAPIIn, request_id: str, model_options: dict[str, object]) -> Brief:
     output = request.output_options
     check_destination(output.destination, output.number_of_images)
     spec, prompt_request = scene_spec(request.scene, model_options)
@@ -165,7 +185,7 @@ def make_plan(request: wire.SceneCreateAPIIn, request_id: str, model_options: di
     else:
         preference = getattr(scene, "preference", "optimal")
         canvas, template_url = canvas_size(scene.aspect_ratio, preference), None
-    return Plan(
+    return Brief(
         request_id=request_id,
         object_url=request.object.image_url,
         template_url=template_url,
@@ -187,3 +207,23 @@ def canvas_for_frame(frame_w: int, frame_h: int, preference: str = "optimal") ->
     width = (area * frame_w / frame_h) ** 0.5
     height = width * frame_h / frame_w
     return max(8, round(width / 8) * 8), max(8, round(height / 8) * 8)
+
+
+def resolve_plan(brief: Brief, template: np.ndarray | None, prompt: str | None) -> Plan:
+    """The plan once the inputs are decoded: ``template`` is its (h, w, 3) RGB pixels (the canvas
+    then takes its aspect), ``prompt`` the scene prompt written for the product when one was asked
+    for (``prompt: {generate: true}``)."""
+    scene = brief.scene
+    if template is not None:
+        scene = dataclasses.replace(scene, template=template)
+    if prompt is not None:
+        scene = dataclasses.replace(scene, prompt=prompt)
+    canvas = brief.canvas
+    if canvas is None:
+        if template is None:
+            raise ValueError("a brief without a canvas needs its template to resolve one")
+        canvas = canvas_for_frame(template.shape[1], template.shape[0], brief.preference)
+    return Plan(
+        request_id=brief.request_id, canvas=canvas, placement=brief.placement, scene=scene, seeds=brief.seeds,
+        output=brief.output,
+    )

@@ -1,14 +1,16 @@
 """The scene engine protocol and the typed values that cross it.
 
-An engine renders the *background* of one output image: the scene with the product's shadows
-but without the product. The pipeline then composites the product on top, exactly (product
-fidelity): an engine cannot alter the product's pixels even if it wanted to.
+An engine renders the *background* of one output image: the scene without the product, with the
+facts the pipeline needs to draw the product's shadow on it (:class:`ShadowFacts`). The pipeline
+then draws the shadow and composites the product on top, exactly (product fidelity): an engine
+cannot alter the product's pixels even if it wanted to.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,6 +20,7 @@ SceneKind = Literal["prompt", "template", "effect"]
 View = Literal["auto", "top", "front"]
 TemplateMode = Literal["transform", "adjust", "lock"]
 Preference = Literal["fast", "optimal", "best"]
+ShadowView = Literal["front", "top"]
 RGB = tuple[int, int, int]
 
 
@@ -76,21 +79,57 @@ class RenderJob:
     index: int = 0
 
 
+@dataclass(frozen=True)
+class ShadowFacts:
+    """What the pipeline's ``shadow`` step needs to draw the product's shadow on a rendered scene.
+
+    ``view``: how the camera sees the ground (``front``: standing on a floor; ``top``: flat lay).
+    ``light_angle``: where the key light comes from, degrees clockwise from the top of the image.
+    ``opacity``/``softness``/``length``: the shadow's strength, diffusion and reach (see
+    :func:`photostage.imaging.shadows.shadow_density`). ``tint``: the colour the shadow darkens
+    toward (a deep shade of the floor). ``top_up``: the scene already holds shadows of its own (a
+    painted scene): only what they lack is added.
+    """
+
+    view: ShadowView
+    light_angle: float
+    opacity: float
+    softness: float
+    length: float = 1.0
+    tint: RGB = (0, 0, 0)
+    top_up: bool = False
+
+
 @dataclass
 class RenderedScene:
-    """An engine's result: the background, product shadows included, product excluded.
+    """An engine's result: the scene behind the product, without the product and its shadow.
 
     ``background`` is (H, W, 4) uint8 RGBA (alpha 255 unless the scene is transparent).
-    ``light_wrap`` (0–1) asks the pipeline to let the scene's light spill onto the product's
-    soft edge (pixels with 0 < alpha < 255 only: opaque product pixels are never touched).
+    ``shadow`` tells the ``shadow`` step how the product's shadow falls on it; None draws none
+    (shadows off, or an engine whose scene already shows them). ``light_wrap`` (0–1) asks the
+    pipeline to let the scene's light spill onto the product's soft edge (pixels with
+    0 < alpha < 255 only: opaque product pixels are never touched).
     """
 
     background: np.ndarray
     light_wrap: float = 0.0
     info: dict[str, object] = field(default_factory=dict)
+    shadow: ShadowFacts | None = None
 
 
+Each = Callable[[Callable[[RenderJob], RenderedScene], Sequence[RenderJob]], Iterable[RenderedScene]]
+
+
+@runtime_checkable
 class SceneEngine(Protocol):
+    """A scene engine renders the background of output images (see :class:`RenderedScene`).
+
+    Engines subclass this protocol to inherit ``render_many``, which renders each job on its own
+    through ``each`` (the pipeline passes its thread pool's ``map``); an engine that renders a batch
+    better together (a diffusion model) overrides it. Which engine renders what is decided by the
+    registry (:mod:`photostage.scenes.registry`) alone.
+    """
+
     name: str
 
     def available(self) -> bool:
@@ -99,3 +138,32 @@ class SceneEngine(Protocol):
 
     def render(self, job: RenderJob) -> RenderedScene:
         ...
+
+    def render_many(self, jobs: Sequence[RenderJob], each: Each = map) -> list[RenderedScene]:
+        """Every job's scene, in order."""
+        return list(each(self.render, jobs))
+
+
+class OneByOne(SceneEngine):
+    """An engine written with ``render`` alone (a plugin's), given the protocol's ``render_many``."""
+
+    def __init__(self, engine: SceneEngine) -> None:
+        self.engine = engine
+        self.name = engine.name
+
+    def available(self) -> bool:
+        return self.engine.available()
+
+    def render(self, job: RenderJob) -> RenderedScene:
+        return self.engine.render(job)
+
+
+def with_render_many(engine: SceneEngine) -> SceneEngine:
+    """``engine`` as the pipeline calls it: with ``render_many`` (its own, or one by one)."""
+    return engine if isinstance(engine, SceneEngine) else OneByOne(engine)
+
+
+def needs_no_generation(scene: SceneSpec) -> bool:
+    """Effects and locked templates: nothing to generate, so the built-in engine renders them
+    whatever the model (the registry routes them there)."""
+    return scene.kind == "effect" or (scene.kind == "template" and scene.template_mode == "lock")

@@ -1,8 +1,8 @@
 """The non-generative scenes: `effect: shadows` and `template_mode: lock`.
 
 Both are deterministic: a solid colour (or transparent) backdrop, or the template fitted to the
-canvas, with the product's contact and cast shadows. No engine weights are involved, so every
-model name can render them.
+canvas, and the light the product's contact and cast shadows follow (drawn by the pipeline's
+shadow step). No engine weights are involved, so every model name can render them.
 """
 
 from __future__ import annotations
@@ -11,9 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from photostage.imaging import compose, shadows
+from photostage.imaging import compose
 from photostage.imaging.analysis import SceneFacts, cached_analysis
-from photostage.scenes.base import PlacedObject, RenderedScene, RenderJob, SceneSpec, ShadowSpec
+from photostage.scenes.base import (
+    RGB,
+    PlacedObject,
+    RenderedScene,
+    RenderJob,
+    SceneEngine,
+    SceneSpec,
+    ShadowFacts,
+    ShadowSpec,
+)
 
 DEFAULT_EFFECT_COLOR = (255, 255, 255)
 DEFAULT_LIGHT_ANGLE = 315.0  # key light from the upper left, the catalog convention
@@ -74,15 +83,19 @@ def resolve_view(view: str, product: PlacedObject) -> str:
     return "front" if (y1 - y0) >= (x1 - x0) / 3 else "top"
 
 
-def _density(job: RenderJob, view: str, light: ShadowVariation, opacity: float | None = None) -> np.ndarray:
-    return shadows.shadow_density(
-        job.product.alpha,
-        job.product.box,
-        view,  # type: ignore[arg-type]
-        light.light_angle,
-        job.scene.shadow.opacity if opacity is None else opacity,
-        light.softness,
-        light.length,
+def _shadow(
+    scene: SceneSpec, view: str, light: ShadowVariation, opacity: float | None = None, tint: RGB = (0, 0, 0)
+) -> ShadowFacts | None:
+    """How the product's shadow falls (None when shadows are off)."""
+    if not scene.shadow.enabled:
+        return None
+    return ShadowFacts(
+        view="top" if view == "top" else "front",
+        light_angle=light.light_angle,
+        opacity=scene.shadow.opacity if opacity is None else opacity,
+        softness=light.softness,
+        length=light.length,
+        tint=tint,
     )
 
 
@@ -114,7 +127,7 @@ def floor_tint(rgb: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, in
     return (round(float(mean[0]) * 0.18), round(float(mean[1]) * 0.18), round(float(mean[2]) * 0.18))
 
 
-class BuiltinEngine:
+class BuiltinEngine(SceneEngine):
     """Renders effect scenes and locked templates; available everywhere."""
 
     name = "builtin"
@@ -133,21 +146,13 @@ class BuiltinEngine:
     def _effect(self, job: RenderJob, scene: SceneSpec) -> RenderedScene:
         view = resolve_view(scene.view, job.product)
         light = shadow_variation(scene.shadow, job.seed, job.index, DEFAULT_LIGHT_ANGLE)
-        density = _density(job, view, light) if scene.shadow.enabled else None
         info: dict[str, object] = {"view": view, "light_angle": round(light.light_angle, 1)}
         if scene.transparent:
-            if density is None:
-                background = compose.solid(job.width, job.height, (0, 0, 0), alpha=0)
-            else:
-                background = shadows.shadow_alpha_layer(density)
-            return RenderedScene(background=background, info=info)
-        color = scene.color or DEFAULT_EFFECT_COLOR
-        background = compose.solid(job.width, job.height, color, alpha=scene.background_alpha)
-        if density is not None and scene.background_alpha < 255:
-            background = _shadow_over_translucent(background, density)
-        elif density is not None:
-            background = shadows.apply_shadow(background, density)
-        return RenderedScene(background=background, info=info)
+            background = compose.solid(job.width, job.height, (0, 0, 0), alpha=0)
+        else:
+            color = scene.color or DEFAULT_EFFECT_COLOR
+            background = compose.solid(job.width, job.height, color, alpha=scene.background_alpha)
+        return RenderedScene(background=background, info=info, shadow=_shadow(scene, view, light))
 
     def _locked_template(self, job: RenderJob, scene: SceneSpec) -> RenderedScene:
         """The template untouched, with the product's shadow cast by the template's own light."""
@@ -159,26 +164,11 @@ class BuiltinEngine:
         fitted = compose.cover_fit(scene.template, job.width, job.height)
         background = compose.solid(job.width, job.height, (0, 0, 0))
         background[..., :3] = fitted
-        if scene.shadow.enabled:
-            density = _density(job, view, light, opacity)
-            background = shadows.apply_shadow(background, density, floor_tint(fitted, job.product.box))
+        tint = floor_tint(fitted, job.product.box) if scene.shadow.enabled else (0, 0, 0)
+        shadow = _shadow(scene, view, light, opacity, tint)
         info: dict[str, object] = {
             "view": view,
             "light_angle": round(light.light_angle, 1),
             "template_surface": facts.surface,
         }
-        return RenderedScene(background=background, light_wrap=0.35, info=info)
-
-
-def _shadow_over_translucent(background: np.ndarray, density: np.ndarray) -> np.ndarray:
-    """The black shadow (alpha = ``density``) composited over a partly transparent solid colour
-    (Porter-Duff *over*), so a #rrggbbaa backdrop keeps its opacity and the shadow shows on it."""
-    base_alpha = background[..., 3:4].astype(np.float32) / 255
-    shadow_alpha = density[..., None].astype(np.float32)
-    out_alpha = shadow_alpha + base_alpha * (1 - shadow_alpha)
-    colour = background[..., :3].astype(np.float32) * base_alpha * (1 - shadow_alpha)
-    rgb = np.divide(colour, out_alpha, out=np.zeros_like(colour), where=out_alpha > 0)
-    out = np.empty_like(background)
-    out[..., :3] = np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
-    out[..., 3] = np.clip(out_alpha[..., 0] * 255 + 0.5, 0, 255).astype(np.uint8)
-    return out
+        return RenderedScene(background=background, light_wrap=0.35, info=info, shadow=shadow)

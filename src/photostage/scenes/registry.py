@@ -3,16 +3,23 @@
 Out of the box every model maps to the built-in `studio` engine; a server with diffusion weights
 configured maps `v2` to `diffusion`. Effect scenes and locked templates need no generation and
 are rendered by the built-in engine whatever the model, once the model itself is known to be
-available. A model whose engine is unavailable is a clear 422, never a silent substitute.
+available. A model whose engine is unavailable is a clear 422, never a silent substitute. This is
+the only place that decides which engine renders what.
+
+The registry also writes a scene prompt for a product (``prompt: {generate: true}``), whichever
+engine then renders it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from photostage.config import ModelEntry, Settings
 from photostage.contract.errors import MODEL_UNAVAILABLE, PhotostageError
-from photostage.scenes.base import SceneEngine
+from photostage.scenes.base import SceneEngine, SceneSpec, needs_no_generation, with_render_many
 from photostage.scenes.effect import BuiltinEngine
 
 
@@ -24,11 +31,15 @@ class ModelInfo:
     status: dict[str, object] = field(default_factory=dict)  # device honesty, for engines with weights
 
 
+ProductDescriber = Callable[[np.ndarray, "str | None"], str]
+
+
 @dataclass
 class SceneEngines:
     engines: dict[str, SceneEngine]
     models: dict[str, ModelEntry]
     builtin: SceneEngine
+    describer: ProductDescriber
 
     def describe(self) -> list[ModelInfo]:
         """Each model name, its engine, whether it can run here, and (engines with weights) where
@@ -50,18 +61,20 @@ class SceneEngines:
             if callable(start):
                 start()
 
-    def check_capacity(self, model: str, kind: str, template_mode: str | None) -> None:
+    def check_capacity(self, model: str, scene: SceneSpec) -> None:
         """Refuse now (503 with Retry-After) when the engine that would render this scene could not
         take one more call: the overload gate asks before any work or credit is spent on a request.
         Scenes the built-in engine renders (effects, locked templates) never wait for a GPU."""
         entry = self.models.get(model)
-        if entry is None or kind == "effect" or (kind == "template" and template_mode == "lock"):
+        if entry is None or needs_no_generation(scene):
             return
         check = getattr(self.engines.get(entry.engine), "check_capacity", None)
         if callable(check):
             check()
 
-    def engine_for(self, model: str, kind: str, template_mode: str | None) -> SceneEngine:
+    def engine_for(self, model: str, scene: SceneSpec) -> SceneEngine:
+        """The engine that renders ``scene`` for ``model``: the built-in one for scenes that need no
+        generation, the model's own otherwise; 422 when the model's engine cannot run here."""
         entry = self.models.get(model)
         engine = self.engines.get(entry.engine) if entry else None
         if entry is None or engine is None or not engine.available():
@@ -71,17 +84,32 @@ class SceneEngines:
                 else f"model {model!r} needs the {entry.engine!r} engine, which is not available here"
             )
             raise PhotostageError(MODEL_UNAVAILABLE, details={"scene.model": [reason]})
-        if kind == "effect" or (kind == "template" and template_mode == "lock"):
-            return self.builtin
-        return engine
+        return with_render_many(self.builtin if needs_no_generation(scene) else engine)
+
+    def describe_product(self, product_rgba: np.ndarray, guidelines: str | None) -> str:
+        """A scene prompt written for the cut-out product (``prompt: {generate: true}``)."""
+        return self.describer(product_rgba, guidelines)
 
     def options_for(self, model: str) -> dict[str, object]:
         entry = self.models.get(model)
         return dict(entry.options) if entry else {}
 
 
+def local_engines() -> SceneEngines:
+    """The engines that need no weights (studio, builtin) under the default model table, routed as
+    a server routes them: for tools that render without one (the galleries)."""
+    from photostage.config import default_models
+    from photostage.scenes.studio.engine import StudioEngine
+    from photostage.scenes.studio.prompt import describe_product
+
+    return SceneEngines(
+        engines={"studio": StudioEngine()}, models=default_models(), builtin=BuiltinEngine(), describer=describe_product
+    )
+
+
 def build_scene_engines(settings: Settings) -> SceneEngines:
     from photostage.scenes.studio.engine import StudioEngine
+    from photostage.scenes.studio.prompt import describe_product
 
     engines: dict[str, SceneEngine] = {"studio": StudioEngine()}
     if settings.engines.diffusion_path is not None:
@@ -89,4 +117,6 @@ def build_scene_engines(settings: Settings) -> SceneEngines:
 
         diffusion = settings_from(settings.engines)
         engines["diffusion"] = DiffusionEngine(diffusion.path, settings=diffusion)
-    return SceneEngines(engines=engines, models=dict(settings.engines.models), builtin=BuiltinEngine())
+    return SceneEngines(
+        engines=engines, models=dict(settings.engines.models), builtin=BuiltinEngine(), describer=describe_product
+    )

@@ -39,8 +39,9 @@ def cutout_preview(body: CutoutPreviewIn, principal: PrincipalDep, services: Ser
     settings = services.settings
     runner = services.runner
     data = runner.read_source(body.image_url, principal.account_id, "image_url")
-    image = steps.decode(data, settings.limits.max_input_pixels, "image_url")
-    cutout = steps.cut_out(image, runner.cutout_engine, settings.cutout.mode, body.remove_background)
+    image = steps.decode_image(data, settings.limits.max_input_pixels, "image_url")
+    cutout = steps.extract(image, runner.cutout_engine, settings.cutout.mode, body.remove_background)
+    steps.inspect_cutout(image, cutout)
     height, width = cutout.rgba.shape[:2]
     removed = cutout.engine != "alpha"
     mask, mask_size = mask_png(np.ascontiguousarray(cutout.rgba[..., 3]))

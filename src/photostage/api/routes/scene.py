@@ -72,7 +72,7 @@ def _run(
     # here, before credits are reserved or anything is fetched.
     try:
         spec, _ = scene_spec(body.scene, {})
-        services.engines.check_capacity(spec.model, spec.kind, spec.template_mode)
+        services.engines.check_capacity(spec.model, spec)
     except BaseException:
         services.capacity.release()
         raise

@@ -1,4 +1,4 @@
-"""Pixel work around the model call: render size, masks, init image, hole filling, shadow top-up.
+"""Pixel work around the model call: render size, masks, init image, hole filling.
 
 All numpy/OpenCV, no torch: the model only ever sees what these functions prepare, and what it
 returns is cleaned up here before the pipeline composites the original product on top.
@@ -15,7 +15,6 @@ from photostage.imaging import compose
 
 _OPAQUE_ENOUGH = 8  # alpha above this counts as product when protecting it from the model
 _FILL_SIDE = 256  # the product hole is filled at most at this resolution (it lies behind the product)
-_SHADE_SIDE = 192  # the lit-floor level is estimated at most at this resolution (it is smooth)
 
 
 def render_size(
@@ -98,48 +97,3 @@ def upscale(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     shrinking = width * height < rgb.shape[0] * rgb.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4
     return cv2.resize(rgb, (width, height), interpolation=interpolation)
-
-
-def existing_shade(rgb: np.ndarray, window: tuple[slice, slice], reach: float) -> np.ndarray:
-    """How much darker each pixel of ``window`` is than the lit floor around it, 0–1.
-
-    The lit level is the brightest luma within ``reach`` pixels (a grey dilation, smoothed), so a
-    shadow the model painted itself reads as darkening even at its centre; dark texture counts
-    too, which only means less extra shadow on already dark spots.
-    """
-    luma = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    rows, cols = window
-    pad = int(math.ceil(reach)) + 1
-    y0, y1 = max(0, rows.start - pad), min(luma.shape[0], rows.stop + pad)
-    x0, x1 = max(0, cols.start - pad), min(luma.shape[1], cols.stop + pad)
-    region = luma[y0:y1, x0:x1]
-    scale = min(1.0, _SHADE_SIDE / max(region.shape))
-    small_size = (max(1, round(region.shape[1] * scale)), max(1, round(region.shape[0] * scale)))
-    small = cv2.resize(region, small_size, interpolation=cv2.INTER_AREA)
-    radius = max(1, round(reach * scale))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    lit = cv2.GaussianBlur(cv2.dilate(small, kernel).astype(np.float32), (0, 0), max(0.5, radius / 2))
-    lit = cv2.resize(lit, (region.shape[1], region.shape[0]), interpolation=cv2.INTER_LINEAR)
-    inner = (slice(rows.start - y0, rows.stop - y0), slice(cols.start - x0, cols.stop - x0))
-    shade = 1.0 - region[inner].astype(np.float32) / np.maximum(lit[inner], 1.0)
-    return np.clip(shade, 0.0, 0.95)
-
-
-def top_up_density(density: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """The shadow still to add so each pixel is at least as dark as ``density`` asks.
-
-    Where the model already darkened the floor by ``e``, only the remainder
-    ``(max(d, e) - e) / (1 - e)`` is applied: its shadows are kept, missing ones are added.
-    """
-    active = density > 1.0 / 512.0
-    if not active.any():
-        return density
-    rows_any, cols_any = np.nonzero(active.any(axis=1))[0], np.nonzero(active.any(axis=0))[0]
-    window = (slice(int(rows_any[0]), int(rows_any[-1]) + 1), slice(int(cols_any[0]), int(cols_any[-1]) + 1))
-    extent = min(int(rows_any[-1] - rows_any[0]) + 1, int(cols_any[-1] - cols_any[0]) + 1)
-    reach = max(6.0, 0.75 * extent, 0.03 * max(rgb.shape[:2]))
-    existing = existing_shade(rgb, window, reach)
-    wanted = density[window]
-    out = np.zeros_like(density)
-    out[window] = (np.maximum(wanted, existing) - existing) / (1.0 - existing)
-    return out

@@ -5,18 +5,18 @@ paints only the scene around the product it sees in the init image. Prompt scene
 studio engine's render of the same prompt (or a neutral backdrop), template scenes from the
 template fitted to the canvas, restyled by img2img where the weights allow (``transform``
 repaints ~75 % of it, ``adjust`` ~35 %). Afterwards the product area is filled from the
-surrounding scene (the background holds no product), the studio's shadows are topped up where
-the model painted none, and the pipeline composites the original product back on top: the
-model's rendition of the product is never shown.
+surrounding scene (the background holds no product), and the pipeline tops up the studio's
+shadows where the model painted none and composites the original product back on top: the
+model's rendition of the product is never shown. Effect scenes and locked templates never reach
+this engine (the registry sends them to the builtin one).
 
 Recipe for a batch of jobs:
-    1. effect scenes and locked templates → the builtin engine (nothing to generate)
-    2. the loaded pipeline (503 while it loads in the background)
-    3. per job: options, render size, protected band, studio staging, init image, prompts in budget
-    4. per group of jobs sharing size and settings: a place in the device's queue (503 when full),
+    1. the loaded pipeline (503 while it loads in the background)
+    2. per job: options, render size, protected band, studio staging, init image, prompts in budget
+    3. per group of jobs sharing size and settings: a place in the device's queue (503 when full),
        one pipeline call per batch the memory plan allows, one generator per image
-    5. per image: the outline check (one retry with a wider band, then 422), fill the product
-       hole, upscale to the canvas, top up shadows → RenderedScene
+    4. per image: the outline check (one retry with a wider band, then 422), fill the product
+       hole, upscale to the canvas → RenderedScene, with the light the shadow step follows
 
 Failures a client meets are mapped here: busy device, weights still loading and out of memory →
 503 with Retry-After; NaN output that a float32 decode did not cure → 422 saying what to try;
@@ -27,6 +27,7 @@ deadline or a client that left → whatever the caller's stop raises.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,7 @@ from photostage.contract.errors import (
     SCENE_UNFAITHFUL,
     PhotostageError,
 )
-from photostage.imaging import shadows
-from photostage.scenes.base import RenderedScene, RenderJob, SceneSpec
+from photostage.scenes.base import Each, RenderedScene, RenderJob, SceneEngine, SceneSpec
 from photostage.scenes.diffusion import canvas, outline
 from photostage.scenes.diffusion.admission import DeviceAdmission, DeviceBusy
 from photostage.scenes.diffusion.memory import MemoryPolicy
@@ -65,7 +65,6 @@ from photostage.scenes.diffusion.pipeline import (
 )
 from photostage.scenes.diffusion.prompts import AssembledPrompt, scene_negative_prompt, scene_prompt
 from photostage.scenes.diffusion.staging import Staging, scaled_job, stage
-from photostage.scenes.effect import BuiltinEngine
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +80,6 @@ def torch_seed(seed: int, index: int, attempt: int = 0) -> int:
     entropy = [seed & _SEED_MASK, index & _SEED_MASK] + ([attempt] if attempt else [])
     state = np.random.SeedSequence(entropy).generate_state(1, np.uint64)
     return int(state[0]) & ((1 << 63) - 1)
-
-
-def needs_no_generation(scene: SceneSpec) -> bool:
-    return scene.kind == "effect" or (scene.kind == "template" and scene.template_mode == "lock")
 
 
 def strength_for(scene: SceneSpec, options: DiffusionOptions) -> float:
@@ -150,7 +145,7 @@ def settings_from(engines: EnginesSettings) -> DiffusionSettings:
                              max_waiting=engines.diffusion_queue)
 
 
-class DiffusionEngine:
+class DiffusionEngine(SceneEngine):
     """Scenes from a local diffusers inpainting pipeline (SD 1.5 / 2, SDXL, FLUX.1 Fill)."""
 
     name = "diffusion"
@@ -239,18 +234,16 @@ class DiffusionEngine:
 
     # ---------------------------------------------------------------------------- rendering
     def render(self, job: RenderJob, control: RenderControl | None = None) -> RenderedScene:
-        return self.render_batch([job], control)[0]
+        return self.render_many([job], control=control)[0]
 
-    def render_batch(self, jobs: list[RenderJob], control: RenderControl | None = None) -> list[RenderedScene]:
-        """Render several jobs, generating those that share size and settings in one pipeline call."""
+    def render_many(
+        self, jobs: Sequence[RenderJob], each: Each = map, control: RenderControl | None = None
+    ) -> list[RenderedScene]:
+        """Render several jobs, generating those that share size and settings in one pipeline call
+        (``each`` is not used: the batch, not a thread pool, is what makes several images fast here)."""
         control = control or RenderControl()
         results: dict[int, RenderedScene] = {}
-        pending: list[tuple[int, PreparedImage]] = []
-        for position, job in enumerate(jobs):
-            if needs_no_generation(job.scene):
-                results[position] = BuiltinEngine().render(job)
-            else:
-                pending.append((position, self._prepare(job)))
+        pending = [(position, self._prepare(job)) for position, job in enumerate(jobs)]
         for batch in _batches(pending):
             for (position, _), rendered in zip(batch, self._render_group([item for _, item in batch], control),
                                                strict=True):
@@ -413,14 +406,12 @@ def _finish(
     item: PreparedImage, image: np.ndarray, generated: Generated, check: outline.OutlineCheck | None,
     loaded: LoadedPipeline | None,
 ) -> RenderedScene:
-    """The model's scene without the product, at canvas size, with the product's shadows."""
+    """The model's scene without the product, at canvas size, and how the product's shadow falls
+    (topped up by the pipeline where the model painted none)."""
     job, staging = item.job, item.staging
     hole = canvas.product_hole(item.product_rgba[..., 3], FILL_MARGIN)
     scene_rgb = canvas.fill_hole(image, hole)
     scene_rgb = canvas.upscale(scene_rgb, job.width, job.height)
-    if staging.density is not None:
-        missing = canvas.top_up_density(staging.density, scene_rgb)
-        scene_rgb = shadows.apply_shadow(scene_rgb, missing, staging.tint)
     info: dict[str, object] = {
         "engine": "diffusion",
         "pipeline": generated.pipeline,
@@ -446,5 +437,5 @@ def _finish(
         **staging.info,
     }
     background = cv2.cvtColor(scene_rgb, cv2.COLOR_RGB2RGBA)
-    return RenderedScene(background=background, light_wrap=item.options.light_wrap, info=info)
+    return RenderedScene(background=background, light_wrap=item.options.light_wrap, info=info, shadow=staging.shadow)
 

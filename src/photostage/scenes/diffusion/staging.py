@@ -2,26 +2,29 @@
 
 The studio's prompt interpreter decides the view (front/top), the light direction and the floor;
 its renderer (at the model's render size) gives the init image, so the painted scene has its
-floor line where the product stands and its light where the shadows fall; its shadow model gives
-the product's contact and cast shadows, topped up on the model's output where it made none.
+floor line where the product stands and its light where the shadows fall; its light gives the
+product's contact and cast shadows, which the pipeline's shadow step tops up on the model's output
+where it painted none.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from photostage.imaging import compose
-from photostage.scenes.base import PlacedObject, RenderJob
+from photostage.scenes.base import PlacedObject, RenderJob, ShadowFacts
 from photostage.scenes.diffusion.canvas import neutral_backdrop
 from photostage.scenes.diffusion.options import InitSource
+from photostage.scenes.shadow import with_shadow
 from photostage.scenes.studio import templates
 from photostage.scenes.studio.engine import generators, plan_for
 from photostage.scenes.studio.lighting import LIGHTS
 from photostage.scenes.studio.plan import ScenePlan
 from photostage.scenes.studio.quality import quality_for
-from photostage.scenes.studio.render import render_scene, shadow_layer, shadow_tint
+from photostage.scenes.studio.render import render_scene, shadow_facts
 
 RGB = tuple[int, int, int]
 NEUTRAL_GREY: RGB = (206, 202, 196)  # a warm light grey: reads as a seamless paper sweep
@@ -32,8 +35,7 @@ class Staging:
     """The scene's plan around the model call."""
 
     backdrop: np.ndarray  # (render_h, render_w, 3) uint8 RGB without the product: the init image's scene
-    density: np.ndarray | None  # (H, W) float32 product shadow density at canvas size; None: shadows off
-    tint: RGB  # colour shadows darken toward
+    shadow: ShadowFacts | None  # how the product's shadow falls, topped up on the output; None: shadows off
     init: str  # "studio", "neutral" or "template"
     info: dict[str, object]
 
@@ -77,18 +79,19 @@ def _backdrop(
     if init == "neutral":
         return neutral_backdrop(width, height, scene.color or NEUTRAL_GREY), "neutral"
     rendered = render_scene(plan, quality_for(scene.preference, scene.steps), render_job, rendering)
-    return np.ascontiguousarray(rendered.background[..., :3]), "studio"
+    return np.ascontiguousarray(with_shadow(rendered, render_job).background[..., :3]), "studio"
 
 
 def stage(job: RenderJob, render_job: RenderJob, init: InitSource) -> Staging:
-    """Plan the scene with the studio engine: the init backdrop at render size, shadows at canvas size."""
+    """Plan the scene with the studio engine: the init backdrop at render size, the shadow's light."""
     plan, rendering = _plan(job)
     backdrop, source = _backdrop(plan, render_job, init, rendering)
-    density = shadow_layer(job, plan, LIGHTS[plan.lighting])
+    shadow = shadow_facts(job, plan, LIGHTS[plan.lighting])
     info: dict[str, object] = {
         "view": plan.view,
         "light_angle": round(plan.light_angle, 1),
         "lighting": plan.lighting,
         "surface": plan.surface,
     }
-    return Staging(backdrop=backdrop, density=density, tint=shadow_tint(plan), init=source, info=info)
+    topped_up = dataclasses.replace(shadow, top_up=True) if shadow is not None else None
+    return Staging(backdrop=backdrop, shadow=topped_up, init=source, info=info)

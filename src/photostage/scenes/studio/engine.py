@@ -2,7 +2,7 @@
 
 Prompt scenes are read (:mod:`prompt`), planned (:mod:`plan`) and rendered (:mod:`render`);
 template scenes in ``transform`` and ``adjust`` modes go through :mod:`templates`. Effects and
-locked templates belong to the builtin engine and are passed to it.
+locked templates never reach it: the registry sends them to the builtin engine.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photostage.scenes.base import RenderedScene, RenderJob
-from photostage.scenes.effect import BuiltinEngine
+from photostage.scenes.base import RenderedScene, RenderJob, SceneEngine, needs_no_generation
 from photostage.scenes.studio import templates
 from photostage.scenes.studio.concepts import ConceptIndex
 from photostage.scenes.studio.embedding import load_embedder
@@ -51,7 +50,7 @@ def plan_for(
     return plan, terms
 
 
-class StudioEngine:
+class StudioEngine(SceneEngine):
     """Procedural product-photography backdrops: materials, perspective, light, shadows.
 
     Prompts are read with the offline sentence embedding when its model is installed (or
@@ -88,8 +87,8 @@ class StudioEngine:
 
     def render(self, job: RenderJob) -> RenderedScene:
         scene = job.scene
-        if scene.kind == "effect" or (scene.kind == "template" and scene.template_mode == "lock"):
-            return BuiltinEngine().render(job)
+        if needs_no_generation(scene):
+            raise ValueError("effects and locked templates are the builtin engine's (the registry routes them)")
         rendered = self._render(job)
         if scene.prompt:
             reading = self.read(scene.prompt)

@@ -15,6 +15,7 @@ import numpy as np
 
 from photostage.imaging import compose
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec
+from photostage.scenes.shadow import with_shadow
 from photostage.scenes.studio.engine import StudioEngine
 from photostage.scenes.studio.prompt import parse_prompt
 
@@ -211,7 +212,7 @@ def render_contact_sheet(prompts: list[str], products: list[np.ndarray], size: i
                 seed=seed + row_index * 101 + column,
                 index=0,
             )
-            rendered = engine.render(job)
+            rendered = with_shadow(engine.render(job), job)
             layer = compose.light_wrap(placed.rgba, rendered.background, rendered.light_wrap)
             tiles.append(compose.composite_over(rendered.background, layer)[..., :3])
         row = np.hstack(tiles)

@@ -7,7 +7,8 @@ Recipe (front view; a flat lay skips the wall, the perspective and the reflectio
 3. light: key pool, falloff, corner occlusion, vignette; window/plant gobos; neon side lights;
 4. glossy floors mirror the backdrop; depth of field blurs the wall and the far floor; bokeh;
 5. grade, then upsample to the canvas with film grain;
-6. at full resolution: the product's reflection on glossy floors and its contact + cast shadows.
+6. at full resolution: the product's reflection on glossy floors; its contact and cast shadows
+   follow the plan's light (:func:`shadow_facts`), drawn by the pipeline's shadow step.
 
 Steps 1–5 run at the quality's work resolution (everything there is soft or textured), step 6 at
 full resolution (it must line up with the product's exact silhouette).
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from photostage.imaging import noise, shadows
-from photostage.scenes.base import RenderedScene, RenderJob
+from photostage.imaging import compose, noise
+from photostage.scenes.base import RenderedScene, RenderJob, ShadowFacts
 from photostage.scenes.studio import backdrops, colours, lighting, props
 from photostage.scenes.studio.lighting import LIGHTS, LightCharacter
 from photostage.scenes.studio.materials import MaterialRequest, render_material
@@ -400,20 +401,20 @@ def _ripple(layer: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return cv2.remap(layer, xs + offset, ys, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def shadow_layer(job: RenderJob, plan: ScenePlan, character: LightCharacter) -> np.ndarray | None:
-    """The product's shadow density for this plan (None when shadows are off)."""
+def shadow_facts(job: RenderJob, plan: ScenePlan, character: LightCharacter) -> ShadowFacts | None:
+    """How the product's shadow falls in this plan (None when shadows are off): the plan's light,
+    weakened on glossy floors, softened by the light's character, tinted by the floor."""
     spec = job.scene.shadow
     if not spec.enabled or _product_extent(job) is None:
         return None
     opacity = spec.opacity * character.shadow_opacity * (1.0 - 0.45 * plan.gloss)
     softness = float(np.clip(spec.softness * character.shadow_softness, 0.0, 1.0))
-    return shadows.shadow_density(
-        job.product.alpha,
-        job.product.box,
-        "top" if plan.view == "top" else "front",
-        plan.light_angle,
-        opacity,
-        softness,
+    return ShadowFacts(
+        view="top" if plan.view == "top" else "front",
+        light_angle=plan.light_angle,
+        opacity=opacity,
+        softness=softness,
+        tint=shadow_tint(plan),
     )
 
 
@@ -429,10 +430,9 @@ def render_scene(
     job: RenderJob,
     rng: np.random.Generator,
     guide: TemplateGuide | None = None,
-    with_shadows: bool = True,
 ) -> RenderedScene:
-    """The full recipe: work-resolution scene, canvas upsample with grain, reflection, shadows
-    (``with_shadows=False`` leaves them to the caller)."""
+    """The full recipe: work-resolution scene, canvas upsample with grain, reflection; and how the
+    product's shadow falls (drawn by the pipeline's shadow step)."""
     character = LIGHTS[plan.lighting]
     work = _work_canvas(job, quality, plan.view)
     softness = float(np.clip(job.scene.shadow.softness * character.shadow_softness, 0.0, 1.0))
@@ -448,11 +448,10 @@ def render_scene(
         "props": list(plan.props),
         "concepts": list(plan.concepts),
     }
+    shadow = shadow_facts(job, plan, character)
     if job.scene.transparent:
-        density = shadow_layer(job, plan, character)
-        if density is None:
-            density = np.zeros((job.height, job.width), np.float32)
-        return RenderedScene(background=shadows.shadow_alpha_layer(density, shadow_tint(plan)), info=info)
+        background = compose.solid(job.width, job.height, shadow_tint(plan), alpha=0)
+        return RenderedScene(background=background, info=info, shadow=shadow)
     if plan.view == "top":
         image = render_top(plan, quality, work, job, rng, character, softness, guide)
     else:
@@ -460,8 +459,5 @@ def render_scene(
         info["horizon_row"] = round(geo.junction / work.scale_y)
     rgb = to_canvas(image, job, quality, rng)
     rgb = reflect_product(rgb, job, plan, rng)
-    density = shadow_layer(job, plan, character) if with_shadows else None
-    if density is not None:
-        rgb = shadows.apply_shadow(rgb, density, shadow_tint(plan))
     background = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
-    return RenderedScene(background=background, light_wrap=character.light_wrap, info=info)
+    return RenderedScene(background=background, light_wrap=character.light_wrap, info=info, shadow=shadow)

@@ -19,7 +19,8 @@ import numpy as np
 from photostage.imaging import compose
 from photostage.imaging.codecs import decode
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec
-from photostage.scenes.studio.engine import StudioEngine
+from photostage.scenes.registry import SceneEngines, local_engines
+from photostage.scenes.shadow import with_shadow
 from photostage.scenes.studio.prompt import parse_prompt
 from photostage.scenes.studio.standing import stand_on_surface
 
@@ -81,8 +82,8 @@ def _placed(product: np.ndarray, width: int, height: int, scale: float, centre: 
     return PlacedObject(rgba=layer, box=(int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
 
 
-def _shot(engine: StudioEngine, job: RenderJob) -> np.ndarray:
-    rendered = engine.render(job)
+def _shot(engines: SceneEngines, job: RenderJob) -> np.ndarray:
+    rendered = with_shadow(engines.engine_for("v1", job.scene).render(job), job)
     layer = compose.light_wrap(job.product.rgba, rendered.background, rendered.light_wrap, box=job.product.box)
     return compose.composite_over(rendered.background, layer, job.product.box)[..., :3]
 
@@ -97,7 +98,7 @@ def render_showcase(
     products: list[np.ndarray], template: np.ndarray | None, size: int = 256, seed: int = 0
 ) -> np.ndarray:
     """The sheet: a labelled row per prompt and per template mode, a column per product."""
-    engine = StudioEngine()
+    engine = local_engines()
     rows: list[np.ndarray] = []
     for row_index, prompt in enumerate(PROMPTS):
         top_view = parse_prompt(prompt).first("view") == "top" or "flat lay" in prompt
@@ -118,7 +119,7 @@ def render_showcase(
 
 
 def _template_rows(
-    engine: StudioEngine, products: list[np.ndarray], template: np.ndarray, sheet_width: int, seed: int
+    engine: SceneEngines, products: list[np.ndarray], template: np.ndarray, sheet_width: int, seed: int
 ) -> list[np.ndarray]:
     """One row per product: the photo in `lock`, `adjust` and `transform`, side by side, each at
     the photo's own aspect, the product on the free part of the table."""

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from photostage.imaging import compose, shadows
-from photostage.scenes.base import RenderedScene, RenderJob
+from photostage.imaging import compose
+from photostage.scenes.base import RenderedScene, RenderJob, ShadowFacts
 from photostage.scenes.effect import floor_tint, template_facts, template_light, template_view
 from photostage.scenes.studio import colours, lighting
 from photostage.scenes.studio.colours import RGB
@@ -18,7 +18,7 @@ from photostage.scenes.studio.lighting import LIGHTS
 from photostage.scenes.studio.plan import MATERIAL_COLOURS, ScenePlan
 from photostage.scenes.studio.prompt import PromptTerms
 from photostage.scenes.studio.quality import Quality
-from photostage.scenes.studio.render import TemplateGuide, render_scene, shadow_layer, to_canvas
+from photostage.scenes.studio.render import TemplateGuide, render_scene, shadow_facts, to_canvas
 
 _PROBE = 48  # templates are analysed at this size: layout and palette are low-frequency facts
 _LUMA = np.asarray([0.2126, 0.7152, 0.0722], np.float32)
@@ -97,15 +97,15 @@ def transform(
     horizon = facts.edge_row if facts.edge_row is not None else layout.horizon
     guide = TemplateGuide(horizon=horizon, structure=layout.structure)
     bare = dataclasses.replace(plan, props=(), gloss=min(plan.gloss, 0.2))
-    rendered = render_scene(bare, quality, job, rng, guide, with_shadows=False)
+    rendered = render_scene(bare, quality, job, rng, guide)
     fitted = _fitted(job)
     scene = rendered.background[..., :3].astype(np.float32) / np.float32(255.0)
     rgb = _rematerial(fitted, scene, job.width)
-    character = LIGHTS[plan.lighting]
-    density = shadow_layer(job, plan, character)
-    if density is not None:
-        rgb = shadows.apply_shadow(rgb, density, floor_tint(rgb, job.product.box))
+    shadow = shadow_facts(job, plan, LIGHTS[plan.lighting])  # the full plan's light, on the new floor
+    if shadow is not None:
+        shadow = dataclasses.replace(shadow, tint=floor_tint(rgb, job.product.box))
     rendered.background = cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA)
+    rendered.shadow = shadow
     rendered.info["template_mode"] = "transform"
     rendered.info["template_surface"] = facts.surface
     return rendered
@@ -194,18 +194,16 @@ def adjust(
     image = np.clip(image, 0.0, 1.0).astype(np.float32)
     quiet = dataclasses.replace(quality, grain=min(quality.grain * 0.5, max(0.4, facts.noise)))
     rgb = to_canvas(image, job, quiet, rng)
+    shadow = None
     if job.scene.shadow.enabled:
-        view = template_view(job.scene.view, job.product, facts)
-        density = shadows.shadow_density(
-            job.product.alpha,
-            job.product.box,
-            view,
-            light.light_angle,
-            opacity,
-            light.softness,
-            light.length,  # type: ignore[arg-type]
+        shadow = ShadowFacts(
+            view="top" if template_view(job.scene.view, job.product, facts) == "top" else "front",
+            light_angle=light.light_angle,
+            opacity=opacity,
+            softness=light.softness,
+            length=light.length,
+            tint=floor_tint(rgb, job.product.box),
         )
-        rgb = shadows.apply_shadow(rgb, density, floor_tint(rgb, job.product.box))
     info: dict[str, object] = {
         "engine": "studio",
         "template_mode": "adjust",
@@ -215,5 +213,6 @@ def adjust(
         "template_surface": facts.surface,
     }
     return RenderedScene(
-        background=cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA), light_wrap=character.light_wrap * 0.8, info=info
+        background=cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA), light_wrap=character.light_wrap * 0.8, info=info,
+        shadow=shadow,
     )
