@@ -20,8 +20,8 @@ from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec, ShadowSpe
 from photostage.scenes.effect import BuiltinEngine
 from photostage.scenes.registry import SceneEngines
 from photostage.scenes.shadow import with_shadow
+from photostage.scenes.standing import base_row, stand_on_surface
 from photostage.scenes.studio.engine import StudioEngine
-from photostage.scenes.studio.standing import base_row, stand_on_surface
 
 
 def _photo_dir() -> Path | None:

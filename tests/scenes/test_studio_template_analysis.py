@@ -14,7 +14,7 @@ import pytest
 from photostage.imaging.analysis import analyse_scene
 from photostage.imaging.codecs import decode
 from photostage.scenes.base import PlacedObject
-from photostage.scenes.studio.standing import base_row, stand_on_surface
+from photostage.scenes.standing import base_row, stand_on_surface
 
 
 def _photo_dir() -> Path | None:

@@ -464,7 +464,8 @@ def create(
         services.close()
     for output in result.output:
         console.print(f"{output.width}×{output.height} {output.format} → {output.tmp_url or output.object_uri}")
-    console.print({stage: f"{ms:.0f} ms" for stage, ms in result.profiling.items()})
+    profiling = result.profiling.items()
+    console.print({stage: f"{ms:.0f} ms" if isinstance(ms, int | float) else ms for stage, ms in profiling})
 
 
 @app.command()

@@ -311,10 +311,20 @@ class ShadowOptions(_Strict):
     )
 
 
+class HarmonizeOptions(_Strict):
+    """Extension: let the product take the scene's light — white balance and exposure toward the
+    scene, the scene's light wrapped around its edge, the scene's grain. Off unless asked: it
+    changes the product's own pixels (the exact-pixel guarantee holds only without it)."""
+
+    enabled: bool = True
+    strength: float = Field(0.5, ge=0, le=1, description="0 = the product as it is, 1 = fully the scene's light.")
+
+
 class _SceneCommon(_Strict):
     model: ModelName = "v1"
     seed: Seed | None = None
     shadow: ShadowOptions | None = None
+    harmonize: HarmonizeOptions | None = None
 
 
 class SceneCreateAPIScenePromptIn(_SceneCommon):

@@ -34,8 +34,10 @@ class PipelineOutputObject(BaseModel):
 class ScenePipelineResponseOut(BaseModel):
     input: PipelineInputObject
     output: list[PipelineOutputObject]
-    profiling: dict[str, float] = Field(
-        default_factory=dict, description="Milliseconds spent in each pipeline stage."
+    profiling: dict[str, float | str | list[str]] = Field(
+        default_factory=dict,
+        description="Milliseconds spent in each pipeline stage; and notes: `prompt_unused_words` (the prompt's"
+        " words the scene engine did not follow), `prompt_reading` (`embedding` or `keywords`).",
     )
 
 

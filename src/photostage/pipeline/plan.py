@@ -21,6 +21,7 @@ import numpy as np
 
 from photostage.contract import request as wire
 from photostage.contract.errors import validation_error
+from photostage.imaging.analysis import analyse_scene
 from photostage.imaging.codecs import EncodeOptions
 from photostage.imaging.geometry import PREFERENCE_AREA, canvas_size
 from photostage.scenes.base import SceneSpec, ShadowSpec
@@ -34,6 +35,7 @@ class Placement:
     scale: float = 1.0
     position: tuple[float, float] = (0.5, 0.5)
     padding: wire.Margins | None = None  # CSS-like margins, % or px, resolved against the canvas
+    position_given: bool = True  # False: the request left the position to us (a template may stand the product)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def placement_of(obj: wire.SceneCreateAPIObjectAbsoluteIn | wire.SceneCreateAPIO
         return Placement(mode="original")
     return Placement(
         mode="absolute", rotation=float(obj.rotation_degree), scale=float(obj.scale),
-        position=(obj.position.x, obj.position.y),
+        position=(obj.position.x, obj.position.y), position_given="position" in obj.model_fields_set,
     )
 
 
@@ -132,7 +134,9 @@ def _shadow(scene_shadow: wire.ShadowOptions | None) -> ShadowSpec:
 
 
 def scene_spec(scene: wire.SceneIn, model_options: dict[str, object]) -> tuple[SceneSpec, PromptRequest]:
-    common = {"model": scene.model, "shadow": _shadow(scene.shadow), "model_options": model_options}
+    harmonize = scene.harmonize.strength if scene.harmonize is not None and scene.harmonize.enabled else 0.0
+    common = {"model": scene.model, "shadow": _shadow(scene.shadow), "model_options": model_options,
+              "harmonize": harmonize}
     if isinstance(scene, wire.SceneCreateAPISceneBackgroundEffectIn):
         transparent = scene.color == "transparent"
         color = None if scene.color in (None, "transparent") else hex_to_rgb(scene.color)
@@ -214,8 +218,8 @@ def resolve_plan(brief: Brief, template: np.ndarray | None, prompt: str | None) 
     then takes its aspect), ``prompt`` the scene prompt written for the product when one was asked
     for (``prompt: {generate: true}``)."""
     scene = brief.scene
-    if template is not None:
-        scene = dataclasses.replace(scene, template=template)
+    if template is not None:  # read once per request: its surface, light, colour, depth of field, noise
+        scene = dataclasses.replace(scene, template=template, template_facts=analyse_scene(template))
     if prompt is not None:
         scene = dataclasses.replace(scene, prompt=prompt)
     canvas = brief.canvas

@@ -163,7 +163,7 @@ class SceneRunner:
                 width=image.width, height=image.height,
             ),
             output=work.outputs,
-            profiling=clock.timings,
+            profiling={**clock.timings, **work.notes},
         )
 
     def _per_image(

@@ -33,10 +33,13 @@ from photostage.cutout.base import Cutout, CutoutEngine, alpha_box
 from photostage.cutout.registry import needs_cutout
 from photostage.imaging import codecs, compose, geometry
 from photostage.imaging.codecs import DecodedImage, EncodedImage
+from photostage.imaging.harmonise import harmonise as harmonise_product
 from photostage.pipeline.plan import Placement, brief_for, resolve_plan
 from photostage.pipeline.work import ImageWork, SceneWork, Tools
 from photostage.scenes.base import PlacedObject, RenderJob
+from photostage.scenes.effect import template_view
 from photostage.scenes.shadow import cast_shadow
+from photostage.scenes.standing import stand_on_surface
 from photostage.sources.http_put import without_query
 from photostage.storage.naming import output_paths, output_urls
 from photostage.storage.uri import parse_storage_uri
@@ -112,7 +115,14 @@ def plan(tools: Tools, work: SceneWork) -> None:
 
 
 def place(tools: Tools, work: SceneWork) -> None:
-    work.product = place_object(work.cutout, work.plan.placement, work.plan.canvas)
+    """Place the product as asked; on a template with a floor or table, stand it on that surface
+    (how ``position`` and ``view`` decide: :mod:`photostage.scenes.standing`)."""
+    product = place_object(work.cutout, work.plan.placement, work.plan.canvas)
+    scene = work.plan.scene
+    if scene.kind == "template" and scene.template_facts is not None:
+        view = template_view(scene.view, product, scene.template_facts)
+        product = stand_on_surface(product, scene.template_facts, view, work.plan.placement.position_given)
+    work.product = product
 
 
 def render(tools: Tools, work: SceneWork) -> None:
@@ -126,6 +136,9 @@ def render(tools: Tools, work: SceneWork) -> None:
     ]
     rendered = work.engine.render_many(jobs, tools.each)
     work.images = [ImageWork(job=job, rendered=scene) for job, scene in zip(jobs, rendered, strict=True)]
+    if rendered and "unused_words" in rendered[0].info:  # the prompt words the engine did not follow
+        work.notes["prompt_unused_words"] = list(rendered[0].info["unused_words"])  # type: ignore[call-overload]
+        work.notes["prompt_reading"] = str(rendered[0].info.get("prompt_reading", ""))
 
 
 def store(tools: Tools, work: SceneWork) -> None:
@@ -145,8 +158,22 @@ def shadow(tools: Tools, work: SceneWork, image: ImageWork) -> None:
 
 def harmonise(tools: Tools, work: SceneWork, image: ImageWork) -> None:
     """Match the product to its scene. Product fidelity comes first: by default nothing changes (the
-    layer is the placed product, exactly); harmonisation that alters the product's pixels is opt-in."""
-    image.layer = work.product.rgba
+    layer is the placed product, exactly); harmonisation that alters the product's pixels is opt-in
+    (``scene.harmonize``: white balance and exposure toward the scene, light wrap, grain)."""
+    scene = work.plan.scene
+    if scene.harmonize <= 0:
+        image.layer = work.product.rgba
+        return
+    facts = scene.template_facts
+    image.layer = harmonise_product(
+        work.product.rgba,
+        work.product.box,
+        image.background,
+        scene.harmonize,
+        white=facts.white_point if facts is not None else None,
+        noise=facts.noise if facts is not None else 0.0,
+        seed=image.job.seed,
+    )
 
 
 def composite(tools: Tools, work: SceneWork, image: ImageWork) -> None:

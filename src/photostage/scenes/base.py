@@ -61,6 +61,7 @@ class SceneSpec:
     view: View = "auto"
     template: np.ndarray | None = None  # (h, w, 3) uint8 RGB as decoded, not yet fitted
     template_facts: SceneFacts | None = None  # the template analysed once per request (None: not yet)
+    harmonize: float = 0.0  # opt-in harmonisation strength (0: the product's pixels exactly as they are)
     template_mode: TemplateMode = "transform"
     steps: int | None = None
     preference: Preference = "optimal"

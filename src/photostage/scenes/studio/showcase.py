@@ -21,8 +21,8 @@ from photostage.imaging.codecs import decode
 from photostage.scenes.base import PlacedObject, RenderJob, SceneSpec
 from photostage.scenes.registry import SceneEngines, local_engines
 from photostage.scenes.shadow import with_shadow
+from photostage.scenes.standing import stand_on_surface
 from photostage.scenes.studio.prompt import parse_prompt
-from photostage.scenes.studio.standing import stand_on_surface
 
 PRODUCTS: tuple[str, ...] = (
     "grocery-alpro-fresh-soy-milk",
