@@ -75,7 +75,7 @@ class FakePipeline:
     runs: list[str] = field(default_factory=list)
     started: threading.Event = field(default_factory=threading.Event)
 
-    def run(self, request, *, account_id, request_id, progress=None):  # type: ignore[no-untyped-def]
+    def run(self, request, *, account_id, request_id, progress=None, stop=None):  # type: ignore[no-untyped-def]
         report = progress or (lambda stage, fraction: None)
         self.runs.append(request_id)
         self.started.set()

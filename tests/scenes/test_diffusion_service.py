@@ -161,3 +161,110 @@ def test_settings_build_the_engine_and_refuse_bad_devices(tmp_path: Path, weight
     for bad in ({"diffusion_device": "gpu0"}, {"diffusion_dtype": "half"}, {"diffusion_memory": {"offload": "disk"}}):
         with pytest.raises(ValidationError):
             settings(tmp_path, weights, **bad)
+
+
+# ----------------------------------------------------------------------------- cancellation
+class UnetCalls:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, module: object, args: tuple[object, ...]) -> None:
+        self.count += 1
+
+
+def test_client_watch_asks_at_most_every_interval_and_stops_once_gone() -> None:
+    from photostage.api.routes.scene import ClientGone, ClientWatch
+
+    now = [0.0]
+    answers = iter([False, False, True])
+    asked: list[float] = []
+
+    def disconnected() -> bool:
+        asked.append(now[0])
+        return next(answers)
+
+    watch = ClientWatch(disconnected, interval_s=0.5, clock=lambda: now[0])
+    for step in range(4):  # steps 0.25 apart on the injected clock: asked at 0.0 and 0.5
+        now[0] = step * 0.25
+        watch()
+    now[0] = 1.0
+    with pytest.raises(ClientGone):
+        watch()
+    assert asked == [0.0, 0.5, 1.0]
+
+
+def test_a_client_that_leaves_stops_the_model_between_steps_and_is_refunded(tmp_path: Path, weights: Path) -> None:
+    from photostage.api.routes.scene import ClientWatch, _run
+    from photostage.contract.errors import PhotostageError
+    from photostage.contract.request import SceneCreateAPIIn
+
+    app = create_app(settings(tmp_path, weights, diffusion_preload=False))
+    services = app.state.services
+    secret = services.keys.create("t")[0]
+    principal = services.keys.authenticate(secret)
+    services.credits.set(principal.account_id, 10)
+    loaded = diffusion_of(app).warm()
+    calls = UnetCalls()
+    body = product_body()
+    request = SceneCreateAPIIn.model_validate({**body, "scene": {**body["scene"], "steps": 20}})  # type: ignore[dict-item]
+    watch = ClientWatch(lambda: calls.count >= 2, interval_s=0.0)  # the client hangs up during step 2
+    handle = loaded.pipe.unet.register_forward_pre_hook(calls)
+    try:
+        with pytest.raises(PhotostageError) as caught:
+            _run(request, principal, services, "req-gone", watch)
+    finally:
+        handle.remove()
+    assert caught.value.kind.code == "2011" and caught.value.status == 499
+    assert calls.count == 2  # stopped after the second of 20 denoising steps
+    assert services.credits.left(principal.account_id) == 10  # refunded
+
+
+def test_the_deadline_stops_the_model_between_steps(tmp_path: Path, weights: Path) -> None:
+    app = create_app(settings(tmp_path, weights, diffusion_preload=False))
+    services = app.state.services
+    secret = services.keys.create("t")[0]
+    loaded = diffusion_of(app).warm()
+    now = [0.0]
+    services.runner.clock = lambda: now[0]  # the request's clock, injected
+    calls = UnetCalls()
+
+    def slow_model(module: object, args: tuple[object, ...]) -> None:
+        calls(module, args)
+        if calls.count == 3:
+            now[0] += services.settings.limits.request_deadline_s + 1  # step 3 ran past the deadline
+
+    body = product_body()
+    body["scene"] = {**body["scene"], "steps": 20}  # type: ignore[dict-item]
+    handle = loaded.pipe.unet.register_forward_pre_hook(slow_model)
+    try:
+        with TestClient(app) as client:
+            answer = client.post("/v1/scene/create", json=body, headers={"Authorization": f"Bearer {secret}"})
+    finally:
+        handle.remove()
+    assert answer.status_code == 500 and answer.json()["error_code"] == "2010"
+    assert "while the scene was being rendered" in answer.json()["error_details"]["request"][0]
+    assert calls.count == 3
+
+
+def test_a_cancelled_job_passes_through_the_engines_safety_net() -> None:
+    """JobAborted raised by a stop check inside an engine reaches the job executor as itself (the
+    executor marks the job aborted), not as the safety net's 422 for a failing engine."""
+    from photostage.jobs.execute import JobAborted
+    from photostage.pipeline.guarded import GuardedSceneEngine
+    from photostage.scenes.base import RenderControl, SceneEngine
+
+    class Stopping(SceneEngine):
+        name = "stopping"
+
+        def available(self) -> bool:
+            return True
+
+        def render(self, job):  # type: ignore[no-untyped-def]
+            raise AssertionError("never reached: the stop check comes first")
+
+    def cancelled() -> None:
+        raise JobAborted("job-1")
+
+    guarded = GuardedSceneEngine(Stopping())
+    with pytest.raises(JobAborted):
+        guarded.render_many([object()], control=RenderControl(stop=cancelled))  # type: ignore[list-item]

@@ -53,6 +53,7 @@ OVERLOADED = ErrorKind("2002", "general", 503, "The service is at capacity. Retr
 NOT_FOUND = ErrorKind("2004", "general", 404, "Not found.")
 CONFLICT = ErrorKind("2009", "general", 409, "The request conflicts with an earlier one.")
 DEADLINE = ErrorKind("2010", "general", 500, "The request ran past its deadline.")
+CLIENT_CLOSED = ErrorKind("2011", "general", 499, "The client closed the connection before the scene was ready.")
 INTERNAL = ErrorKind("2500", "general", 500, "Internal error. Quote the x-request-id header to support.")
 PAYLOAD_TOO_LARGE = ErrorKind("2013", "general", 400, "The request body is too large.")
 SOURCE_FORBIDDEN = ErrorKind("3001", "image", 400, "The image URL points to an address that is not allowed.")

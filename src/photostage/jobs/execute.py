@@ -31,6 +31,7 @@ from photostage.jobs.models import DONE, ERROR
 from photostage.jobs.options import JobOptions
 from photostage.jobs.store import JobRecord, JobStore
 from photostage.observability.logs import JOB_ID
+from photostage.scenes.base import RenderStopped
 from photostage.storage.tmp import NAME_PATTERN, TmpObject
 
 log = logging.getLogger("photostage.jobs")
@@ -42,7 +43,8 @@ class ScenePipeline(Protocol):
     """What a job needs of :class:`photostage.pipeline.runner.SceneRunner`."""
 
     def run(
-        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None
+        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None,
+        stop: Callable[[], None] | None = None,
     ) -> ScenePipelineResponseOut: ...
 
 
@@ -56,7 +58,7 @@ class TmpDirectory(Protocol):
     def remove_token(self, token: str) -> None: ...
 
 
-class JobAborted(Exception):
+class JobAborted(RenderStopped):
     """The job was cancelled, or this worker lost its lease: stop without writing an outcome."""
 
 
@@ -258,10 +260,15 @@ class JobExecutor:
             if not self.store.report(job.id, owner, stage, fraction, self.options.lease_s):
                 raise JobAborted(job.id)
 
+        def still_held() -> None:
+            """Asked between an engine's long steps (denoising): a cancelled job stops there."""
+            if lease.lost.is_set():
+                raise JobAborted(job.id)
+
         try:
             request = request_for(job)
             result = self.pipeline.run(
-                request, account_id=job.account_id, request_id=job.id, progress=progress
+                request, account_id=job.account_id, request_id=job.id, progress=progress, stop=still_held
             )
         except JobAborted:
             log.info("job %s: cancelled or taken over; stopping", job.id)

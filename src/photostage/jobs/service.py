@@ -10,7 +10,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -426,7 +426,7 @@ class JobService:
 class ResultsRunner(Protocol):
     def run(
         self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None,
-        results: JobResultsTmp | None = None,
+        results: JobResultsTmp | None = None, stop: Callable[[], None] | None = None, may_queue: bool = False,
     ) -> ScenePipelineResponseOut: ...
 
 
@@ -439,10 +439,13 @@ class JobPipeline:
     results: JobResultsTmp
 
     def run(
-        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None
+        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None,
+        stop: Callable[[], None] | None = None,
     ) -> ScenePipelineResponseOut:
+        """Jobs wait their turn for a busy GPU (``may_queue``): the job queue already bounds them."""
         return self.runner.run(
-            request, account_id=account_id, request_id=request_id, progress=progress, results=self.results
+            request, account_id=account_id, request_id=request_id, progress=progress, results=self.results,
+            stop=stop, may_queue=True,
         )
 
 

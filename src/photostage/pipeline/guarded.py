@@ -23,7 +23,15 @@ import numpy as np
 
 from photostage.contract.errors import CUTOUT_FAILED, RENDER_FAILED, PhotostageError
 from photostage.cutout.base import Cutout, CutoutEngine
-from photostage.scenes.base import Each, RenderedScene, RenderJob, SceneEngine, with_render_many
+from photostage.scenes.base import (
+    Each,
+    RenderControl,
+    RenderedScene,
+    RenderJob,
+    RenderStopped,
+    SceneEngine,
+    with_render_many,
+)
 from photostage.scenes.registry import SceneEngines
 
 log = logging.getLogger("photostage.pipeline")
@@ -94,7 +102,9 @@ class GuardedSceneEngine(SceneEngine):
     def render(self, job: RenderJob) -> RenderedScene:
         return self._guarded(self.inner.render, job)
 
-    def render_many(self, jobs: Sequence[RenderJob], each: Each = map) -> list[RenderedScene]:
+    def render_many(
+        self, jobs: Sequence[RenderJob], each: Each = map, control: RenderControl | None = None
+    ) -> list[RenderedScene]:
         """The engine's own ``render_many``, each image guarded where the engine renders one by one
         (the failing image is named), the whole batch where it renders them together."""
 
@@ -104,8 +114,8 @@ class GuardedSceneEngine(SceneEngine):
             return each(lambda job: self._guarded(render, job), items)
 
         try:
-            return with_render_many(self.inner).render_many(jobs, guarded_each)
-        except PhotostageError:
+            return with_render_many(self.inner).render_many(jobs, guarded_each, control)
+        except (PhotostageError, RenderStopped):  # refusals, and a stop asked for from outside
             raise
         except Exception as error:  # noqa: BLE001 - the safety net: any engine failure
             log.exception("scene engine %s failed on a batch of %d", self.inner.name, len(jobs))
@@ -114,7 +124,7 @@ class GuardedSceneEngine(SceneEngine):
     def _guarded(self, render: Callable[[RenderJob], RenderedScene], job: RenderJob) -> RenderedScene:
         try:
             return render(job)
-        except PhotostageError:
+        except (PhotostageError, RenderStopped):
             raise
         except Exception as error:  # noqa: BLE001 - the safety net: any engine failure
             log.exception("scene engine %s failed on image %d", self.inner.name, job.index)

@@ -22,6 +22,7 @@ from photostage.contract.response import PipelineInputObject, ScenePipelineRespo
 from photostage.cutout.base import CutoutEngine
 from photostage.pipeline.steps import STEPS, ImageStep, Step
 from photostage.pipeline.work import ImageWork, SceneWork, Storages, TmpResults, Tools
+from photostage.scenes.base import RenderControl, StopCheck
 from photostage.scenes.registry import SceneEngines
 from photostage.sources.reader import SourceReader
 from photostage.storage.uri import parse_storage_uri
@@ -40,6 +41,12 @@ class Stopwatch:
     deadline: float
     timings: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    now: Callable[[], float] = time.monotonic
+
+    def check(self, where: str) -> None:
+        """Refuse to go on past the deadline."""
+        if self.now() > self.deadline:
+            raise PhotostageError(DEADLINE, details={"request": [f"deadline passed {where}"]})
 
     def timed(self, stage: str, action: Callable[[], None]) -> None:
         """Run ``action``, add its time to ``stage``, then refuse to go on past the deadline."""
@@ -48,8 +55,7 @@ class Stopwatch:
         elapsed = (time.perf_counter() - started) * 1000
         with self._lock:
             self.timings[stage] = round(self.timings.get(stage, 0.0) + elapsed, 3)
-        if time.monotonic() > self.deadline:
-            raise PhotostageError(DEADLINE, details={"request": [f"deadline passed after {stage}"]})
+        self.check(f"after {stage}")
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class SceneRunner:
         engines: SceneEngines,
         cutout_engine: CutoutEngine,
         steps: Sequence[Step | ImageStep] = STEPS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.reader = reader
@@ -115,6 +122,7 @@ class SceneRunner:
         self.engines = engines
         self.cutout_engine = cutout_engine
         self.phases = phases(steps)
+        self.clock = clock
         self.executor = ThreadPoolExecutor(max_workers=settings.limits.workers, thread_name_prefix="photostage-image")
 
     def close(self) -> None:
@@ -137,18 +145,28 @@ class SceneRunner:
         request_id: str,
         progress: Progress | None = None,
         results: TmpResults | None = None,
+        stop: StopCheck | None = None,
+        may_queue: bool = False,
     ) -> ScenePipelineResponseOut:
         """Carry ``request`` through the steps. ``results`` receives the images that have no
-        destination (default: the server's signed temporary results)."""
+        destination (default: the server's signed temporary results). ``stop`` raises when the work
+        is no longer wanted (the client left, the job was cancelled); engines that work in long
+        steps ask it, and the deadline, between them. ``may_queue``: wait for a busy GPU (jobs)."""
         limits = self.settings.limits
-        clock = Stopwatch(deadline=time.monotonic() + limits.request_deadline_s)
+        clock = Stopwatch(deadline=self.clock() + limits.request_deadline_s, now=self.clock)
         reporter = Reporter(progress or _silent)
         tools = Tools(
             limits=limits, cutout_mode=self.settings.cutout.mode, read_source=self.read_source, upload=self.upload,
             cutout_engine=self.cutout_engine, engines=self.engines, storages=self.storages,
             results=results or self.tmp, each=self.executor.map,
         )
-        work = SceneWork(request=request, account_id=account_id, request_id=request_id)
+        def still_wanted() -> None:
+            if stop is not None:
+                stop()
+            clock.check("while the scene was being rendered")
+
+        work = SceneWork(request=request, account_id=account_id, request_id=request_id,
+                         control=RenderControl(stop=still_wanted, may_queue=may_queue))
         for phase in self.phases:
             if isinstance(phase, Step):
                 reporter.starting(phase)

@@ -127,14 +127,15 @@ def place(tools: Tools, work: SceneWork) -> None:
 
 def render(tools: Tools, work: SceneWork) -> None:
     """Every output's scene from the engine, in one call (an engine that batches, batches; the
-    others render image by image on the thread pool)."""
+    others render image by image on the thread pool). The engine may stop between its own steps
+    (a diffusion model between denoising steps) when the deadline passes or the client leaves."""
     plan = work.plan
     width, height = plan.canvas
     jobs = [
         RenderJob(scene=plan.scene, width=width, height=height, product=work.product, seed=seed, index=index)
         for index, seed in enumerate(plan.seeds)
     ]
-    rendered = work.engine.render_many(jobs, tools.each)
+    rendered = work.engine.render_many(jobs, tools.each, work.control)
     work.images = [ImageWork(job=job, rendered=scene) for job, scene in zip(jobs, rendered, strict=True)]
     if rendered and "unused_words" in rendered[0].info:  # the prompt words the engine did not follow
         work.notes["prompt_unused_words"] = list(rendered[0].info["unused_words"])  # type: ignore[call-overload]

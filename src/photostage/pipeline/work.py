@@ -20,7 +20,7 @@ from photostage.contract.response import PipelineOutputObject
 from photostage.cutout.base import Cutout, CutoutEngine
 from photostage.imaging.codecs import DecodedImage, EncodedImage
 from photostage.pipeline.plan import Brief, Plan
-from photostage.scenes.base import Each, PlacedObject, RenderedScene, RenderJob, SceneEngine
+from photostage.scenes.base import Each, PlacedObject, RenderControl, RenderedScene, RenderJob, SceneEngine
 from photostage.scenes.registry import SceneEngines
 from photostage.storage.base import Connector
 
@@ -85,6 +85,7 @@ class SceneWork:
     request: SceneCreateAPIIn
     account_id: int
     request_id: str
+    control: RenderControl = field(default_factory=RenderControl)  # the runner: deadline, client, job
     brief: Brief = field(init=False)  # validate
     engine: SceneEngine = field(init=False)  # validate
     object_bytes: bytes = field(init=False)  # fetch

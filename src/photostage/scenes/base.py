@@ -119,6 +119,30 @@ class RenderedScene:
 
 
 Each = Callable[[Callable[[RenderJob], RenderedScene], Sequence[RenderJob]], Iterable[RenderedScene]]
+StopCheck = Callable[[], None]  # raises to abandon a render
+
+
+class RenderStopped(Exception):  # noqa: N818 - a signal, not an error
+    """What a stop check raises when the work is no longer wanted (the client left, the job was
+    cancelled). It passes through the engines' safety net untouched, to whoever asked to stop."""
+
+
+@dataclass(frozen=True)
+class RenderControl:
+    """How the pipeline steers a render from outside.
+
+    ``stop`` raises to abandon the render: the request's deadline passed, its client left, its job
+    was cancelled. Engines that work in long steps (a diffusion model's denoising) call it between
+    them. ``may_queue``: the caller may wait for a busy device however long its queue (async jobs,
+    bounded by the job queue); synchronous requests are refused with 503 instead.
+    """
+
+    stop: StopCheck | None = None
+    may_queue: bool = False
+
+    def check(self) -> None:
+        if self.stop is not None:
+            self.stop()
 
 
 @runtime_checkable
@@ -140,9 +164,19 @@ class SceneEngine(Protocol):
     def render(self, job: RenderJob) -> RenderedScene:
         ...
 
-    def render_many(self, jobs: Sequence[RenderJob], each: Each = map) -> list[RenderedScene]:
-        """Every job's scene, in order."""
-        return list(each(self.render, jobs))
+    def render_many(
+        self, jobs: Sequence[RenderJob], each: Each = map, control: RenderControl | None = None
+    ) -> list[RenderedScene]:
+        """Every job's scene, in order; ``control.stop`` is asked before each one."""
+        if control is None or control.stop is None:
+            return list(each(self.render, jobs))
+        check = control.check
+
+        def render(job: RenderJob) -> RenderedScene:
+            check()
+            return self.render(job)
+
+        return list(each(render, jobs))
 
 
 class OneByOne(SceneEngine):

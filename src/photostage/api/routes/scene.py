@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+import anyio.from_thread
+from fastapi import APIRouter, Header, Request, Response
 
 from photostage.accounts import Principal
 from photostage.api.deps import PrincipalDep, RequestIdDep, ServicesDep
 from photostage.api.routes import ERROR_RESPONSES
-from photostage.contract.errors import OVERLOADED, PhotostageError
+from photostage.contract.errors import CLIENT_CLOSED, OVERLOADED, PhotostageError
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.contract.response import Response_ScenePipelineResponseOut_
 from photostage.pipeline.plan import scene_spec
+from photostage.scenes.base import RenderStopped
 from photostage.services import Services
 
 router = APIRouter(prefix="/v1/scene", tags=["Image"])
@@ -27,6 +32,7 @@ router = APIRouter(prefix="/v1/scene", tags=["Image"])
 )
 def create_scene(
     body: SceneCreateAPIIn,
+    request: Request,
     principal: PrincipalDep,
     services: ServicesDep,
     request_id: RequestIdDep,
@@ -50,7 +56,7 @@ def create_scene(
         response.headers["Idempotent-Replayed"] = "true"
         return Response_ScenePipelineResponseOut_.model_validate(ticket.replay)
     try:
-        answer = _run(body, principal, services, request_id)
+        answer = _run(body, principal, services, request_id, ClientWatch(disconnected_check(request)))
     except BaseException:
         if ticket is not None and ticket.record_id is not None:
             services.jobs.idempotency.abandon_sync(ticket.record_id)
@@ -60,8 +66,46 @@ def create_scene(
     return answer
 
 
+class ClientGone(RenderStopped):
+    """The client closed the connection: the render it waits for is abandoned."""
+
+
+def disconnected_check(request: Request) -> Callable[[], bool]:
+    """Whether the client has hung up, asked from the worker thread this route runs in (the
+    question goes to the event loop, which holds the connection)."""
+
+    def disconnected() -> bool:
+        try:
+            return bool(anyio.from_thread.run(request.is_disconnected))
+        except RuntimeError:  # not in a worker thread of the server's event loop (called directly)
+            return False
+
+    return disconnected
+
+
+@dataclass
+class ClientWatch:
+    """The stop check of a synchronous request: raises :class:`ClientGone` once the client has hung
+    up, so a diffusion model stops painting between denoising steps for nobody. Asked at most every
+    ``interval_s`` (asking costs a round trip to the event loop)."""
+
+    disconnected: Callable[[], bool]
+    interval_s: float = 0.5
+    clock: Callable[[], float] = time.monotonic
+    _asked_at: float | None = None
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if self._asked_at is not None and now - self._asked_at < self.interval_s:
+            return
+        self._asked_at = now
+        if self.disconnected():
+            raise ClientGone
+
+
 def _run(
-    body: SceneCreateAPIIn, principal: Principal, services: Services, request_id: str
+    body: SceneCreateAPIIn, principal: Principal, services: Services, request_id: str,
+    stop: Callable[[], None] | None = None,
 ) -> Response_ScenePipelineResponseOut_:
     # The middleware sheds requests at the door by counting them; this counts renders. They differ
     # when a client hangs up: its request leaves the door's count, but its thread keeps rendering
@@ -80,9 +124,11 @@ def _run(
     try:
         services.credits.reserve(principal.account_id, images)
         try:
-            result = services.runner.run(body, account_id=principal.account_id, request_id=request_id)
-        except BaseException:
+            result = services.runner.run(body, account_id=principal.account_id, request_id=request_id, stop=stop)
+        except BaseException as error:
             services.credits.refund(principal.account_id, images)
+            if isinstance(error, ClientGone):  # nobody reads this answer; logs and metrics see a 499
+                raise PhotostageError(CLIENT_CLOSED) from None
             raise
         services.metrics.observe_stages(result.profiling)
     finally:

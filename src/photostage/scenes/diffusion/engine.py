@@ -44,7 +44,7 @@ from photostage.contract.errors import (
     SCENE_UNFAITHFUL,
     PhotostageError,
 )
-from photostage.scenes.base import Each, RenderedScene, RenderJob, SceneEngine, SceneSpec
+from photostage.scenes.base import Each, RenderControl, RenderedScene, RenderJob, SceneEngine, SceneSpec
 from photostage.scenes.diffusion import canvas, outline
 from photostage.scenes.diffusion.admission import DeviceAdmission, DeviceBusy
 from photostage.scenes.diffusion.memory import MemoryPolicy
@@ -58,7 +58,6 @@ from photostage.scenes.diffusion.pipeline import (
     OutOfDeviceMemory,
     PipelineLoader,
     Runtime,
-    StopCheck,
     WeightsLoading,
     WeightsSource,
     dependencies_importable,
@@ -86,20 +85,6 @@ def strength_for(scene: SceneSpec, options: DiffusionOptions) -> float:
     if scene.kind == "template":
         return options.strength_adjust if scene.template_mode == "adjust" else options.strength_transform
     return options.strength_prompt
-
-
-@dataclass(frozen=True)
-class RenderControl:
-    """How a caller steers a render from outside.
-
-    ``stop`` is called between denoising steps and while waiting for the device; it raises to
-    abandon the render (the request's deadline passed, its client left, its job was cancelled).
-    ``may_queue``: wait for the device however long its queue (async jobs, already bounded by the
-    job queue) instead of being refused with 503 when the queue is full (synchronous requests).
-    """
-
-    stop: StopCheck | None = None
-    may_queue: bool = False
 
 
 @dataclass(frozen=True)

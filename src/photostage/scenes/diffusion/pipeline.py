@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from photostage.scenes.base import StopCheck
 from photostage.scenes.diffusion import families
 from photostage.scenes.diffusion.device import (
     DTYPE_BYTES,
@@ -53,7 +54,6 @@ _FP16_MARK = re.compile(r"\.fp16(\.|-\d+-of-\d+\.)")
 _DTYPE_KEYWORD_SINCE = (0, 42)  # diffusers renamed from_pretrained's `torch_dtype` to `dtype`
 CONTROLNET_ACTIVATION_FACTOR = 1.35  # a ControlNet runs beside the UNet at every step (estimate)
 
-StopCheck = Callable[[], None]  # raises to stop a call between denoising steps
 Mode = Literal["inpaint", "img2img"]
 
 
