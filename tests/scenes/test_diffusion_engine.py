@@ -260,6 +260,10 @@ def test_api_v2_scene_runs_the_diffusion_engine(tiny_dir: Path, tmp_path: Path) 
         response = client.post("/v1/scene/create", json=body, headers=auth)
         assert response.status_code == 200, response.text
         assert diffusion.loaded
+        profiling = response.json()["data"]["profiling"]
+        assert profiling["diffusion_steps_run"] == 2  # the steps that ran, said in the response
+        assert profiling["diffusion_pipeline"] == "StableDiffusionInpaintPipeline"
+        assert profiling["diffusion_device"] == "cpu (float32)"
         parts = urlsplit(response.json()["data"]["output"][0]["tmp_url"])
         image = client.get(f"{parts.path}?{parts.query}")
         assert image.status_code == 200, image.text

@@ -97,5 +97,5 @@ class SceneWork:
     product: PlacedObject = field(init=False)  # place
     images: list[ImageWork] = field(init=False)  # render
     outputs: list[PipelineOutputObject] = field(init=False)  # store
-    notes: dict[str, str | list[str]] = field(default_factory=dict)  # what the response says beyond timings
+    notes: dict[str, float | str | list[str]] = field(default_factory=dict)  # what the response says beyond timings
 

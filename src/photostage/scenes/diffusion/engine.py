@@ -421,6 +421,17 @@ def _finish(
         **(check.as_info() if check is not None else {}),
         **staging.info,
     }
+    # What the response's profiling says of this run (the pipeline's render step reports it).
+    report: dict[str, float | str | list[str]] = {
+        "diffusion_steps_run": float(generated.steps_run),  # a count, not milliseconds
+        "diffusion_pipeline": generated.pipeline,
+        "diffusion_device": f"{loaded.device_name} ({loaded.dtype})" if loaded else "",
+    }
+    if item.prompt.dropped:
+        report["prompt_dropped"] = list(item.prompt.dropped)  # house phrases left out of the token budget
+    if item.prompt.truncated:
+        report["prompt_truncated"] = "the request's prompt was cut to fit the model's token budget"
+    info["report"] = report
     background = cv2.cvtColor(scene_rgb, cv2.COLOR_RGB2RGBA)
     return RenderedScene(background=background, light_wrap=item.options.light_wrap, info=info, shadow=staging.shadow)
 
