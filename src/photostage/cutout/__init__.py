@@ -1,4 +1,4 @@
-"""Object extraction engines: alpha, classical (GrabCut + matting), optional neural.
+"""Object extraction engines: alpha, classical (backdrop model + matting), optional neural.
 
 ``registry.build_cutout_engine(settings.cutout)`` picks one by name; ``registry.needs_cutout``
 decides whether an input is cut out at all. ``synthetic`` renders product photos with exact

@@ -34,8 +34,9 @@ from photostage.cutout.tiles import cells_with, grow, inner
 MattingMethod = Literal["closed_form", "guided"]
 TILE_MARGIN = 8  # least context around each tile, so tile seams do not show
 CG_TOLERANCE = 1e-3  # relative residual of the closed-form solve
+CF_EPSILON = 1e-4  # regularisation of the matting Laplacian: smaller follows JPEG noise into the alpha
 CG_MAX_ITERATIONS = 500
-SNAP = 0.02
+SNAP = 0.05  # alpha within this of 0 or 1 is solver noise or a faint halo: snapped
 PROJECTION_MIN_CONTRAST = 0.08  # product and backdrop colours closer than this cannot be unmixed
 
 
@@ -72,29 +73,38 @@ class Trimap:
     unknown: np.ndarray
     coarse: np.ndarray  # the upscaled coarse mask the band was drawn around
 
-    def settle_background(self, background: np.ndarray) -> Trimap:
-        """The same trimap with ``background`` pixels taken out of the unknown band (known alpha 0):
-        backdrop seen through a narrow hole must anchor the matte, or matting fills the hole."""
-        return Trimap(foreground=self.foreground & ~background, unknown=self.unknown & ~background,
-                      coarse=self.coarse)
+    def settle(self, background: np.ndarray, foreground: np.ndarray) -> Trimap:
+        """The same trimap with ``background`` band pixels known alpha 0 (backdrop seen through a
+        narrow hole must anchor the matte, or matting fills the hole) and ``foreground`` band pixels
+        known alpha 1 (a thin dark strap whose core the band swallowed)."""
+        background = background & self.unknown
+        foreground = foreground & self.unknown & ~background
+        return Trimap(foreground=(self.foreground | foreground) & ~background,
+                      unknown=self.unknown & ~background & ~foreground, coarse=self.coarse)
 
 
-def band_radius(full_size: tuple[int, int], work_size: tuple[int, int]) -> int:
-    """Half-width of the unknown band: one working pixel in full-size pixels, plus one."""
-    scale = max(full_size[0] / work_size[0], full_size[1] / work_size[1])
-    return int(math.ceil(scale)) + 1
+def band_radii(full_size: tuple[int, int], work_size: tuple[int, int]) -> tuple[int, int]:
+    """Half-widths (inner, outer) of the unknown band around the upscaled coarse boundary, in
+    full-size pixels: outward one working pixel plus one; inward two working pixels plus one, since
+    the coarse mask errs outward (it stops where the photo stops being the backdrop's own colour,
+    which JPEG ringing and blur push a pixel or two beyond the edge)."""
+    scale = int(math.ceil(max(full_size[0] / work_size[0], full_size[1] / work_size[1])))
+    return 2 * scale + 1, scale + 1
 
 
-def build_trimap(coarse: np.ndarray, full_size: tuple[int, int], radius: int) -> Trimap:
+def build_trimap(coarse: np.ndarray, full_size: tuple[int, int], inner: int, outer: int) -> Trimap:
     """Upscale the working-size ``coarse`` bool mask to ``full_size`` (width, height) and mark a band
-    of ``radius`` pixels each side of its boundary unknown."""
+    from ``inner`` pixels inside its boundary to ``outer`` pixels outside unknown."""
     width, height = full_size
     upscaled = cv2.resize(coarse.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR) > 0.5
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     mask = upscaled.astype(np.uint8)
-    grown = cv2.dilate(mask, kernel) > 0
-    shrunk = cv2.erode(mask, kernel, borderType=cv2.BORDER_REPLICATE) > 0
+    grown = cv2.dilate(mask, _disc(outer)) > 0
+    shrunk = cv2.erode(mask, _disc(inner), borderType=cv2.BORDER_REPLICATE) > 0
     return Trimap(foreground=shrunk, unknown=grown & ~shrunk, coarse=upscaled)
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def matte(rgb: np.ndarray, trimap: Trimap, method: MattingMethod, radius: int, tile: int = 160) -> np.ndarray:
@@ -109,10 +119,26 @@ def matte(rgb: np.ndarray, trimap: Trimap, method: MattingMethod, radius: int, t
         background = ~(foreground | trimap.unknown[window])
         estimate = colour_line_estimate(image, foreground, background, trimap.coarse[window], radius)
         if method == "closed_form" and foreground.any() and background.any():
-            estimate = closed_form(image, foreground, background, estimate)
+            estimate = _solve_mixed(image, foreground, background, estimate)
         unknown = trimap.unknown[cell]
         alpha[cell][unknown] = _snap(estimate[inner(cell, window)][unknown])
     return alpha
+
+
+def _solve_mixed(
+    image: np.ndarray, foreground: np.ndarray, background: np.ndarray, estimate: np.ndarray
+) -> np.ndarray:
+    """Closed-form matting of the pixels the colour-line estimate leaves mixed; band pixels it settles
+    clearly are fixed to its side. Solved over a whole band several
+    pixels wide, the matting Laplacian spreads a smooth ramp across flat backdrop and flat product
+    (a blurred rim); solved where the photo really mixes the two, it recovers the soft edge."""
+    unknown = ~(foreground | background)
+    mixed = unknown & (estimate > SNAP) & (estimate < 1.0 - SNAP)
+    if not mixed.any():
+        return estimate
+    settled = unknown & ~mixed
+    return closed_form(image, foreground | (settled & (estimate >= 0.5)),
+                       background | (settled & (estimate < 0.5)), estimate)
 
 
 def _snap(values: np.ndarray) -> np.ndarray:
@@ -150,12 +176,17 @@ def closed_form(
     unknown = ~known
     if not unknown.any():
         return foreground.astype(np.float32)
-    laplacian = cf_laplacian(image.astype(np.float64), epsilon=1e-6, radius=1, is_known=known)
+    laplacian = cf_laplacian(image.astype(np.float64), epsilon=CF_EPSILON, radius=1, is_known=known)
     rows = laplacian[unknown.ravel()]
     system = rows[:, unknown.ravel()]
     right = -rows[:, known.ravel()].dot(foreground[known].astype(np.float64))
     start = initial[unknown].astype(np.float64)
-    solution = cg(system, right, x0=start, M=jacobi(system), rtol=CG_TOLERANCE, maxiter=CG_MAX_ITERATIONS)
+    try:
+        solution = cg(system, right, x0=start, M=jacobi(system), rtol=CG_TOLERANCE, maxiter=CG_MAX_ITERATIONS)
+    except ValueError:  # pymatting: not converged within maxiter; the colour-line estimate stands
+        return initial
+    if not np.all(np.isfinite(solution)):
+        return initial
     result = foreground.astype(np.float32)
     result[unknown] = solution
     return result

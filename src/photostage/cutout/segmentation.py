@@ -1,17 +1,19 @@
-"""The coarse product mask, at a reduced working size, from a backdrop model and GrabCut.
+"""The coarse product mask, at a reduced working size, from a backdrop model.
 
 Steps, each one concern:
-1. distance of every pixel to the backdrop model, in units of the backdrop's own noise;
-2. floor-shadow candidates: the backdrop darkened without a change of chromaticity;
+1. distance of every pixel to the backdrop model, in units of the backdrop's own noise; pixels
+   within ``STRICT_DISTANCE`` are the backdrop's own colour (``strict``);
+2. shadow candidates: the backdrop darkened without a change of chromaticity;
 3. silhouette edges, one pixel thin: gradients above the backdrop's own texture that are strong,
    or weaker but sharp (a pale product edge is a step; a shadow's rim is a ramp);
-4. the outside: everything reachable from the border band through backdrop-like or shadow pixels
-   without crossing an edge (a soft shadow has no edge, a product silhouette does);
-5. holes: enclosed backdrop-like regions (a mug handle's hole) that match the backdrop model and
-   are bounded by sharp edges; a near-white glossy highlight grades softly into the product and
-   a printed label differs from the backdrop colour, so neither is a hole;
-6. GrabCut, seeded with sure/probable labels from the above, decides the boundary band; pixels
-   unmistakably unlike backdrop and shadow stay product whatever its colour models say.
+4. the outside: the strict backdrop connected to the border band. Only the backdrop's own colour is
+   passable, so the flood never runs through a gap in a faint edge into a pale product;
+5. soft shadows: shadow-coloured regions next to the outside that fade into it along a large part
+   of their rim (a product meets the backdrop at an edge) join the outside;
+6. holes: enclosed regions of exactly the backdrop's colour (a handle's hole, the gap between an
+   arm and the body) are backdrop too; white print and pale surfaces, a few levels off, are not.
+The product is what is left, less specks. Nothing here is random: the same pixels give the same
+mask.
 """
 
 from __future__ import annotations
@@ -23,20 +25,18 @@ import numpy as np
 
 from photostage.cutout.background import BackgroundModel, border_band_mask
 
-BACKDROP_DISTANCE = 3.5  # in backdrop noise units: below this a pixel looks like backdrop
+STRICT_DISTANCE = 3.0  # in backdrop noise units: the backdrop's own colour (6 levels on a clean sweep)
 MIN_EDGE_STRENGTH = 0.03  # gradient per pixel (colours in [0, 1]) that counts as a silhouette edge
 MIN_SHARP_EDGE_STRENGTH = 0.012  # a weaker gradient still counts when it is sharp (a step, not a ramp)
 SHARPNESS_RATIO = 1.6
 SHADOW_MIN_RATIO = 0.3  # a floor shadow keeps at least this fraction of the backdrop's brightness
 SHADOW_CHROMA_TOLERANCE = 0.006  # real shadows keep the backdrop hue; cream or beige surfaces do not
-HOLE_EDGE_FRACTION = 0.6  # share of a hole's rim that must lie on a silhouette edge
-HOLE_BACKDROP_FRACTION = 0.3  # share of a hole that must look like backdrop (the rest: shadow)
-HOLE_COLOUR_MATCH = 2.5  # |median residual| / noise inside a hole
+SHADOW_SOFT_RIM = 0.3  # share of a shadow region's rim that fades into the outside
+SHADOW_MIN_FALLOFF = 0.035  # a shadow deepens towards the product: darkness spread (p90 - p10) within it
+HOLE_MEDIAN_DISTANCE = 1.0  # a hole's median distance to the backdrop, in noise units
+HOLE_COLOUR_MATCH = 1.0  # |median residual| / noise inside a hole, per channel
 HOLE_MAX_ISLANDS = 0.05  # enclosed non-backdrop area, relative to the hole
-HOLE_MIN_TEXTURE = 0.5  # fine-grain energy inside a hole on a textured backdrop, relative to the border
-OUTSIDE_GROWTH = 3
-TEXTURE_DISTANCE = 2.0 * BACKDROP_DISTANCE
-CLEAR_DISTANCE = 4.0 * BACKDROP_DISTANCE  # unmistakably not backdrop
+TEXTURE_DISTANCE = 2.0 * STRICT_DISTANCE
 
 
 @dataclass(frozen=True)
@@ -44,56 +44,38 @@ class BackdropEvidence:
     """Per-pixel evidence at working size, derived from the backdrop model."""
 
     distance: np.ndarray  # float32, residual to the backdrop in noise units
-    backdrop_like: np.ndarray  # bool
+    strict: np.ndarray  # bool, the backdrop's own colour
     shadow_like: np.ndarray  # bool, darker than the backdrop with the same chromaticity
+    darkness: np.ndarray  # float32, 1 - brightness / backdrop brightness
     edges: np.ndarray  # bool, silhouette edges
-    passable: np.ndarray  # bool, what the outside may spread through
     textured: bool
-    detail: np.ndarray  # float32, fine-grain texture energy relative to the backdrop's (1 = alike)
     residual: np.ndarray  # float32 (h, w, 3), colour minus predicted backdrop, in noise units
 
 
 @dataclass(frozen=True)
 class CoarseMask:
-    """The working-size segmentation: ``product`` after GrabCut; ``holes`` enclosed backdrop."""
+    """The working-size segmentation: ``product``; ``holes`` and ``shadows`` taken out of it."""
 
     product: np.ndarray
     holes: np.ndarray
+    shadows: np.ndarray
     outside: np.ndarray
 
 
-def gather_evidence(
-    image: np.ndarray, smooth: np.ndarray, model: BackgroundModel, band: int
-) -> BackdropEvidence:
-    """Steps 1-3 on the working ``image`` (h, w, 3) uint8 and ``smooth``, the same blurred, float32
-    in [0, 1].
-
-    On a textured backdrop the residual is spatially correlated (blotches of paper or cloth), so
-    pixels up to twice the backdrop distance are passable too when no edge is near them.
-    """
+def gather_evidence(smooth: np.ndarray, model: BackgroundModel, band: int) -> BackdropEvidence:
+    """Steps 1-3 on the working image ``smooth``, lightly blurred, (h, w, 3) float32 in [0, 1]."""
     height, width = smooth.shape[:2]
     surface = model.surface(height, width)
     residual = (smooth - surface) / model.noise
     distance = np.sqrt(np.mean(residual * residual, axis=2)).astype(np.float32)
-    backdrop_like = distance < BACKDROP_DISTANCE
-    shadow_like = _shadow_like(smooth, surface, model.noise) & ~backdrop_like
+    strict = distance < STRICT_DISTANCE
+    shadow_like = _shadow_like(smooth, surface, model.noise) & ~strict
+    darkness = (1.0 - smooth.sum(axis=2) / np.maximum(surface.sum(axis=2), 1e-3)).astype(np.float32)
     border = border_band_mask(height, width, band)
-    edges = _strong_edges(smooth, border)
-    detail = _fine_detail(image)
-    detail /= max(float(np.median(detail[border])), 1e-3)
-    passable = backdrop_like | shadow_like
-    if model.kind == "textured":
-        passable |= (distance < TEXTURE_DISTANCE) & ~_dilate(edges, 3)
-    passable &= ~_dilate(edges, 1)
-    return BackdropEvidence(distance, backdrop_like, shadow_like, edges, passable, model.kind == "textured",
-                            detail, residual.astype(np.float32))
-
-
-def _fine_detail(image: np.ndarray) -> np.ndarray:
-    """Local energy of the finest texture (grain, weave), smoothed over a few pixels."""
-    colour = image.astype(np.float32)
-    high = np.abs(colour - cv2.GaussianBlur(colour, (0, 0), 1.5)).mean(axis=2)
-    return cv2.GaussianBlur(high, (0, 0), 1.0)
+    backdrop_border = border & _erode(strict, 2)  # the product may stand on an edge: not texture
+    edges = _strong_edges(smooth, backdrop_border if backdrop_border.sum() >= 32 else border)
+    return BackdropEvidence(distance, strict, shadow_like, darkness, edges, model.kind == "textured",
+                            residual.astype(np.float32))
 
 
 def _shadow_like(smooth: np.ndarray, surface: np.ndarray, noise: np.ndarray) -> np.ndarray:
@@ -108,10 +90,10 @@ def _shadow_like(smooth: np.ndarray, surface: np.ndarray, noise: np.ndarray) -> 
 
 
 def _strong_edges(smooth: np.ndarray, border: np.ndarray) -> np.ndarray:
-    """Silhouette edges: gradients above the border's own texture that are either strong, or weaker
-    but *sharp*. Sharpness compares the gradient at two blur scales: a step edge's gradient drops
-    about 2.4x under extra blur, a soft shadow's ramp hardly changes, so a pale product edge is
-    kept while the fading rim of a floor shadow is not."""
+    """Silhouette edges: gradients above the texture of the backdrop's ``border`` pixels that are
+    either strong, or weaker but *sharp*. Sharpness compares the gradient at two blur scales: a
+    step edge's gradient drops about 2.4x under extra blur, a soft shadow's ramp hardly changes, so
+    a pale product edge is kept while the fading rim of a floor shadow is not."""
     fine, gx, gy = _gradient(smooth)
     coarse = _gradient(cv2.GaussianBlur(smooth, (0, 0), 2.5))[0]
     texture = float(np.percentile(fine[border], 99)) if border.any() else 0.0
@@ -162,20 +144,36 @@ def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def outside_region(evidence: BackdropEvidence, band: int) -> np.ndarray:
-    """Step 4: backdrop and soft shadow connected to the border band, not crossing strong edges."""
-    height, width = evidence.distance.shape
-    passable = evidence.passable
+    """Step 4: the backdrop connected to the border band, through pixels that are the backdrop's
+    own colour within its noise (``strict``; on a textured backdrop also blotches away from edges)
+    and not on a silhouette edge.
+
+    Nothing darker or paler than the backdrop is passable here, so a white carton at 248 on a 255
+    sweep, a grey garment or a pale cap is never flooded; soft shadows are taken out afterwards by
+    :func:`soft_shadows`, region by region. The flood runs through necks at least three pixels wide
+    (a one-pixel seam of white stitching between two edges is not a way in); what it leaves behind
+    that is backdrop after all is found by :func:`find_holes`."""
+    passable = evidence.strict
+    if evidence.textured:
+        passable = passable | ((evidence.distance < TEXTURE_DISTANCE) & ~_dilate(evidence.edges, 3))
+    passable = passable & ~evidence.edges
+    core = _border_connected(_erode(passable, 1), band)
+    return _grow_into(core, passable, 2)
+
+
+def _border_connected(passable: np.ndarray, band: int) -> np.ndarray:
+    """The components of ``passable`` that reach the border band."""
+    height, width = passable.shape
     count, labels = cv2.connectedComponents(passable.astype(np.uint8), connectivity=4)
     if count <= 1:
         return np.zeros((height, width), bool)
     touching = np.unique(labels[border_band_mask(height, width, band) & passable])
     touching = touching[touching > 0]
-    return _grow_into(np.isin(labels, touching), evidence.backdrop_like, OUTSIDE_GROWTH)
+    return np.isin(labels, touching)
 
 
 def _grow_into(region: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarray:
-    """Geodesic dilation: grow ``region`` by up to ``steps`` pixels through ``allowed`` pixels (the
-    outside reclaims backdrop-coloured pixels hidden under the edge map's dilation)."""
+    """Geodesic dilation: grow ``region`` by up to ``steps`` pixels through ``allowed`` pixels."""
     kernel = np.ones((3, 3), np.uint8)
     grown = region.astype(np.uint8)
     limit = (region | allowed).astype(np.uint8)
@@ -184,10 +182,45 @@ def _grow_into(region: np.ndarray, allowed: np.ndarray, steps: int) -> np.ndarra
     return grown > 0
 
 
+def soft_shadows(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -> np.ndarray:
+    """Step 5: floor and drop shadows next to the outside: regions of backdrop darkened without a
+    change of hue, away from silhouette edges, that fade into the backdrop along a large part of
+    their rim. A product surface as pale or grey as a shadow (a white carton, a grey hoodie) meets
+    the backdrop at its silhouette edge instead, and touches the outside only where that edge has a
+    gap; so the share of a region's rim that is soft contact with the backdrop decides, not its
+    colour. Studio light comes from above, so a shadow on the floor lies below the middle of what
+    is not backdrop; a pale region up at the top of a carton is no shadow, however soft its rim.
+    And a shadow deepens from its fading rim towards the product, while a pale face is flat."""
+    candidates = evidence.shadow_like & ~outside & ~_dilate(evidence.edges, 1)
+    rows = np.flatnonzero((~outside).any(axis=1))
+    middle = (rows[0] + rows[-1]) / 2.0 if rows.size else 0.0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=4)
+    shadows = np.zeros_like(outside)
+    for label in range(1, count):
+        if stats[label, cv2.CC_STAT_AREA] < min_area:
+            continue
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        window = (slice(max(y - 2, 0), y + h + 2), slice(max(x - 2, 0), x + w + 2))
+        region = labels[window] == label
+        rim = _dilate(region, 1) & ~region
+        if not rim.any() or y + h / 2.0 < middle:
+            continue  # lit from above, a product casts its shadow on the floor: below its middle
+        if float(outside[window][rim].mean()) < SHADOW_SOFT_RIM:
+            continue
+        darkness = evidence.darkness[window][region]
+        if float(np.percentile(darkness, 90) - np.percentile(darkness, 10)) >= SHADOW_MIN_FALLOFF:
+            shadows[window] |= region
+    # The pixels next to the product's edge were left out of the candidates (and blur mixes the
+    # product's hue into them): claim them up to the edge ridge itself.
+    return _grow_into(shadows, ~evidence.edges, 2) & ~outside
+
+
 def find_holes(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -> np.ndarray:
-    """Step 5: enclosed regions that are backdrop seen through the product (a handle's hole)."""
-    passable = evidence.passable & ~outside
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(passable.astype(np.uint8), connectivity=4)
+    """Step 6: enclosed regions that show the backdrop itself (a handle's hole, the gap between an
+    arm and the body): the backdrop's own colour, not merely close to it, so white print and pale
+    faces inside a product stay product."""
+    enclosed = evidence.strict & ~outside
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(enclosed.astype(np.uint8), connectivity=4)
     holes = np.zeros_like(outside)
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < min_area:
@@ -195,47 +228,36 @@ def find_holes(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -
         x, y, w, h = (int(v) for v in stats[label, :4])
         window = (slice(max(y - 3, 0), y + h + 3), slice(max(x - 3, 0), x + w + 3))
         region = labels[window] == label
-        if _is_hole(region, evidence, window, min_area):
+        if _is_hole(region, evidence, window):
             holes[window] |= region
     return holes
 
 
-def _is_hole(
-    region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice], min_area: int
-) -> bool:
-    """Backdrop seen through the product: mostly backdrop-coloured, free of islands (a label's
-    printing), textured like the backdrop where the backdrop is textured, and bounded by sharp
-    edges (a glossy highlight fades softly into the product instead)."""
-    backdrop = region & evidence.backdrop_like[window]
-    if backdrop.sum() < max(min_area // 2, 1) or backdrop.sum() < HOLE_BACKDROP_FRACTION * region.sum():
-        return False
+def _is_hole(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice]) -> bool:
+    """Backdrop seen through the product: its colour is the backdrop model's own (median residual
+    within a fraction of the noise, as the outside's is), and it is free of islands (a label's
+    printing)."""
     if _island_area(region) > HOLE_MAX_ISLANDS * region.sum():
         return False
-    if evidence.textured and _median_detail(backdrop, evidence, window) < HOLE_MIN_TEXTURE:
+    if float(np.median(evidence.distance[window][region])) > HOLE_MEDIAN_DISTANCE:
         return False
-    colour_offset = np.abs(np.median(evidence.residual[window][backdrop], axis=0))
+    colour_offset = np.abs(np.median(evidence.residual[window][region], axis=0))
     tolerance = HOLE_COLOUR_MATCH * (2.0 if evidence.textured else 1.0)  # blotches shift local colour
-    if float(colour_offset.max()) > tolerance:
-        return False
-    rim = _dilate(region, 2) & ~region
-    return float(_dilate(evidence.edges[window], 1)[rim].mean()) >= HOLE_EDGE_FRACTION
-
-
-def _median_detail(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice]) -> float:
-    """Fine-grain energy of a region away from its edges (print on a label would otherwise count)."""
-    core = region & ~_dilate(evidence.edges[window], 3)
-    if core.sum() < 8:
-        core = region
-    return float(np.median(evidence.detail[window][core]))
+    return float(colour_offset.max()) <= tolerance
 
 
 def _island_area(region: np.ndarray) -> int:
     """Pixels enclosed by ``region`` that do not belong to it (letters printed on a label)."""
+    return int(_islands(region).sum())
+
+
+def _islands(region: np.ndarray) -> np.ndarray:
+    """The pixels enclosed by ``region`` that do not belong to it."""
     padded = np.pad(region.astype(np.uint8), 1)
     outside = padded.copy()
     flood = np.zeros((padded.shape[0] + 2, padded.shape[1] + 2), np.uint8)
     cv2.floodFill(outside, flood, (0, 0), 2)
-    return int((outside == 0).sum())
+    return (outside == 0)[1:-1, 1:-1]
 
 
 def keep_substantial(mask: np.ndarray, min_fraction_of_largest: float, min_area: int) -> np.ndarray:
@@ -247,42 +269,3 @@ def keep_substantial(mask: np.ndarray, min_fraction_of_largest: float, min_area:
     threshold = max(min_area, int(min_fraction_of_largest * areas.max()))
     keep = np.concatenate([[False], areas >= threshold])
     return keep[labels]
-
-
-def certain_product(product: np.ndarray, evidence: BackdropEvidence) -> np.ndarray:
-    """Product pixels GrabCut may not give away: unmistakably unlike backdrop and shadow (a thin dark
-    sole next to a grey shadow would otherwise be lost to the shadow's colour model)."""
-    clear = product & (evidence.distance > CLEAR_DISTANCE) & ~evidence.shadow_like
-    return _erode(clear, 1)
-
-
-def grabcut_refine(
-    image: np.ndarray, product: np.ndarray, certain: np.ndarray, sure_band: int, iterations: int
-) -> np.ndarray:
-    """Step 6: GrabCut on a crop around the product; only a band of ``sure_band`` pixels each side of
-    the first boundary, minus the ``certain`` product pixels, is left probable; the rest is fixed.
-    ``image`` is (h, w, 3) uint8."""
-    if not product.any() or iterations <= 0:
-        return product
-    near = _dilate(product, sure_band)
-    labels = np.full(product.shape, cv2.GC_BGD, np.uint8)
-    labels[near] = cv2.GC_PR_BGD
-    labels[product] = cv2.GC_PR_FGD
-    labels[_erode(product, sure_band) | (certain & product)] = cv2.GC_FGD
-    ys, xs = np.nonzero(near)
-    margin = 2 * sure_band + 4
-    y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 1, product.shape[0])
-    x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 1, product.shape[1])
-    crop_labels = np.ascontiguousarray(labels[y0:y1, x0:x1])
-    has_fg = np.isin(crop_labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).any()
-    has_bg = np.isin(crop_labels, (cv2.GC_BGD, cv2.GC_PR_BGD)).any()
-    if not (has_fg and has_bg):
-        return product
-    background_gmm = np.zeros((1, 65), np.float64)
-    foreground_gmm = np.zeros((1, 65), np.float64)
-    crop_image = np.ascontiguousarray(image[y0:y1, x0:x1])
-    cv2.grabCut(crop_image, crop_labels, None, background_gmm, foreground_gmm, iterations,
-                cv2.GC_INIT_WITH_MASK)
-    refined = product.copy()
-    refined[y0:y1, x0:x1] = np.isin(crop_labels, (cv2.GC_FGD, cv2.GC_PR_FGD))
-    return refined
