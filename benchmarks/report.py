@@ -49,7 +49,7 @@ class Benchmark:
 KNOWN = (
     Benchmark("codecs.py", "Codecs: encode/decode ms per 1024² image, file sizes"),
     Benchmark("studio.py", "Studio scenes: ms per image against the engine's own last step (to_canvas)"),
-    Benchmark("cutout.py", "Cut-out: classical engine ms against a decode+resize floor, IoU"),
+    Benchmark("cutout.py", "Cut-out: IoU, edge error and gate refusals per real-photo category, ms against a floor"),
     Benchmark("pipeline.py", "Scene pipeline: per-output ms against a decode+blend+encode floor"),
     Benchmark("throughput.py", "Async jobs on Celery workers: outputs/s against the sync floor, no job lost"),
     Benchmark("load.py", "HTTP load: capacity, 10× overload, latency, memory, no job lost"),

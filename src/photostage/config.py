@@ -172,6 +172,9 @@ class CutoutSettings(BaseModel):
     neural_family: str = "isnet"
     neural_threads: int = Field(0, ge=0, description="onnxruntime threads per inference; 0 = one per core.")
     models_dir: Path | None = Field(None, description="Installed models; default <data_dir>/models.")
+    min_confidence: float = Field(
+        0.5, ge=0.0, le=1.0, description="Cut-outs less confident than this are refused (422, code 3021) "
+        "unless the request's object.min_cutout_confidence asks for less; 0 keeps every cut-out.")
 
 
 class RateLimitSettings(BaseModel):

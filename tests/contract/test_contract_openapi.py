@@ -18,7 +18,7 @@ from photostage.config import Settings
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "contract"
 CONTRACT = FIXTURES / "claid-scene-schema.json"
-EXTENSIONS = {"seed", "shadow", "remove_background", "harmonize"}
+EXTENSIONS = {"seed", "shadow", "remove_background", "harmonize", "min_cutout_confidence"}
 # Decided in DESIGN/contract README: scale 0 is refused (0.01 minimum), so the schema's integer
 # branch allowing 0 is not ours; the effect colour enum is folded into a validated string.
 KNOWN_DIFFERENCES = {("SceneCreateAPIObjectAbsoluteIn", "scale", ("minimum", 0))}

@@ -464,8 +464,16 @@ def create(
         services.close()
     for output in result.output:
         console.print(f"{output.width}×{output.height} {output.format} → {output.tmp_url or output.object_uri}")
-    profiling = result.profiling.items()
-    console.print({stage: f"{ms:.0f} ms" if isinstance(ms, int | float) else ms for stage, ms in profiling})
+    console.print({stage: f"{ms:.0f} ms" for stage, ms in result.profiling.items() if isinstance(ms, int | float)})
+    notes = {stage: note for stage, note in result.profiling.items()
+             if not isinstance(note, int | float) and stage != "cutout_confidence"}
+    if notes:
+        console.print(notes)
+    confidence = result.profiling.get("cutout_confidence")
+    if isinstance(confidence, dict):
+        reasons = "; ".join(reason["message"] for reason in confidence.get("reasons", []))
+        console.print(f"cut-out: {result.profiling.get('cutout_engine')}, confidence {confidence['confidence']:.2f}"
+                      + (f" ({reasons})" if reasons else ""), highlight=False)
 
 
 @app.command()

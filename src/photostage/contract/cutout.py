@@ -16,6 +16,10 @@ class CutoutPreviewIn(BaseModel):
     remove_background: bool | None = Field(
         None, description="As object.remove_background: true, false (use the image as it is), or omitted (auto)."
     )
+    min_cutout_confidence: float | None = Field(
+        None, ge=0, le=1, description="As object.min_cutout_confidence: below it the preview is refused (422, "
+        "code 3021) as the scene would be; omitted: the server's cutout.min_confidence."
+    )
 
 
 class CutoutPreviewOut(BaseModel):
@@ -28,6 +32,9 @@ class CutoutPreviewOut(BaseModel):
     engine: str = Field(description="alpha (transparency used as is), or the cut-out engine that ran.")
     mask: str = Field(description="The alpha mask as a data:image/png URI, at most mask_size pixels on its long side.")
     mask_size: tuple[int, int] = Field(description="Width and height of the mask image.")
+    confidence: float = Field(1.0, description="How far the cut-out can be trusted, 0-1 (1 for the input's own "
+                              "transparency); below the server's or the request's minimum it is refused.")
+    reasons: list[str] = Field(default_factory=list, description="What lowered the confidence, worst first.")
 
 
 class Response_CutoutPreviewOut_(BaseModel):  # noqa: N801 - named like the contract's envelopes

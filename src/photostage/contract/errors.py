@@ -65,6 +65,7 @@ IMAGE_CORRUPT = ErrorKind("3011", "image", 400, "The image file is corrupt or tr
 IMAGE_TOO_MANY_PIXELS = ErrorKind("3012", "image", 400, "The image has more pixels than allowed.")
 IMAGE_EMPTY_OBJECT = ErrorKind("3013", "image", 422, "No object was found in the image.")
 CUTOUT_FAILED = ErrorKind("3020", "image", 422, "The product could not be cut out of this image.")
+CUTOUT_UNCERTAIN = ErrorKind("3021", "image", 422, "The product could not be cut out of this photo reliably.")
 MODEL_UNAVAILABLE = ErrorKind("4001", "scene", 422, "The requested model is not available on this server.")
 SCENE_FAILED = ErrorKind("4002", "scene", 500, "The scene could not be rendered.")
 RENDER_FAILED = ErrorKind("4003", "scene", 422, "The scene engine could not render this request.")

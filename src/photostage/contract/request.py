@@ -233,6 +233,12 @@ class _ObjectCommon(_Strict):
         description="Extension: cut the product out of an opaque photo (true), never (false), "
         "or let the server decide (omitted: inputs without transparency are cut out).",
     )
+    min_cutout_confidence: float | None = Field(
+        None, ge=0, le=1,
+        description="Extension: the least confidence (0-1) an automatic cut-out must have, or the request is "
+        "refused (422, code 3021) rather than staged with a doubtful cut-out; omitted: the server's "
+        "cutout.min_confidence (0.5). 0 keeps the cut-out whatever its confidence.",
+    )
 
 
 class SceneCreateAPIObjectAbsoluteIn(_ObjectCommon):

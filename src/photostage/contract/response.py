@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,10 +34,12 @@ class PipelineOutputObject(BaseModel):
 class ScenePipelineResponseOut(BaseModel):
     input: PipelineInputObject
     output: list[PipelineOutputObject]
-    profiling: dict[str, float | str | list[str]] = Field(
+    profiling: dict[str, Any] = Field(
         default_factory=dict,
         description="Milliseconds spent in each pipeline stage; and notes: `prompt_unused_words` (the prompt's"
-        " words the scene engine did not follow), `prompt_reading` (`embedding` or `keywords`).",
+        " words the scene engine did not follow), `prompt_reading` (`embedding` or `keywords`), "
+        "`cutout_engine` (the cut-out engine that ran; `alpha`: the input's transparency was used) and "
+        "`cutout_confidence` (`{confidence: 0-1, reasons: [{code, score, message}]}`).",
     )
 
 

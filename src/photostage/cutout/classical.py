@@ -37,6 +37,7 @@ from photostage.cutout.segmentation import (
     find_holes,
     gather_evidence,
     keep_substantial,
+    mirror_reflection,
     outside_region,
     soft_shadows,
 )
@@ -156,6 +157,11 @@ def segment(work: WorkingImage) -> CoarseMask:
     outside = outside | shadows
     holes = find_holes(evidence, outside, min_area)
     product = keep_substantial(~outside & ~holes, 0.03, 4 * min_area)
+    reflection = mirror_reflection(evidence, product)
+    if reflection.any():
+        shadows = shadows | reflection
+        outside = outside | reflection
+        product = keep_substantial(product & ~reflection, 0.03, 4 * min_area)
     return CoarseMask(product=product, holes=holes, shadows=shadows, outside=outside)
 
 

@@ -32,8 +32,18 @@ SHARPNESS_RATIO = 1.6
 SHADOW_MIN_RATIO = 0.3  # a floor shadow keeps at least this fraction of the backdrop's brightness
 SHADOW_CHROMA_TOLERANCE = 0.006  # real shadows keep the backdrop hue; cream or beige surfaces do not
 SHADOW_SOFT_RIM = 0.3  # share of a shadow region's rim that fades into the outside
+SHADOW_NECK = 2  # shadow candidates are split at necks narrower than 2 * SHADOW_NECK + 1 pixels
 SHADOW_MIN_FALLOFF = 0.035  # a shadow deepens towards the product: darkness spread (p90 - p10) within it
-HOLE_MEDIAN_DISTANCE = 1.0  # a hole's median distance to the backdrop, in noise units
+REFLECTION_PROBE_ROWS = 4  # rows under a candidate base line that must mirror the rows above it
+REFLECTION_MIN_FIT = 0.9  # R² of a row as a scaled copy of its mirror row (colour minus backdrop), on average
+REFLECTION_ROW_FIT = 0.75  # ... and for every single row
+REFLECTION_MAX_STRENGTH = 0.9  # a reflection is fainter than the product it mirrors
+REFLECTION_MIN_FADE = 0.1  # and fades: strength falls by this much over the probe rows
+REFLECTION_END_FADE = 0.65  # ... to this share of its first strength by its last measured row
+REFLECTION_MEASURED = 0.8  # share of a reflection's rows that must be measurable mirror rows
+REFLECTION_MIN_COLUMNS = 6
+REFLECTION_MIN_CONTRAST = 8.0  # RMS residual of the mirrored rows, noise units: enough to judge
+HOLE_MEDIAN_DISTANCE = 1.0  # a hole's median distance to the backdrop model, noise units (at least)
 HOLE_COLOUR_MATCH = 1.0  # |median residual| / noise inside a hole, per channel
 HOLE_MAX_ISLANDS = 0.05  # enclosed non-backdrop area, relative to the hole
 TEXTURE_DISTANCE = 2.0 * STRICT_DISTANCE
@@ -194,56 +204,142 @@ def soft_shadows(evidence: BackdropEvidence, outside: np.ndarray, min_area: int)
     candidates = evidence.shadow_like & ~outside & ~_dilate(evidence.edges, 1)
     rows = np.flatnonzero((~outside).any(axis=1))
     middle = (rows[0] + rows[-1]) / 2.0 if rows.size else 0.0
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=4)
+    # A grey product and its shadow may touch through a gap in the edge between them: split the
+    # candidates at necks narrower than 2 * SHADOW_NECK + 1 and judge each part on its own.
+    cores = _erode(candidates, SHADOW_NECK)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cores.astype(np.uint8), connectivity=4)
     shadows = np.zeros_like(outside)
+    margin = SHADOW_NECK + 3
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < min_area:
             continue
         x, y, w, h = (int(v) for v in stats[label, :4])
-        window = (slice(max(y - 2, 0), y + h + 2), slice(max(x - 2, 0), x + w + 2))
-        region = labels[window] == label
-        rim = _dilate(region, 1) & ~region
-        if not rim.any() or y + h / 2.0 < middle:
+        if y + h / 2.0 < middle:
             continue  # lit from above, a product casts its shadow on the floor: below its middle
-        if float(outside[window][rim].mean()) < SHADOW_SOFT_RIM:
+        window = (slice(max(y - margin, 0), y + h + margin), slice(max(x - margin, 0), x + w + margin))
+        region = _grow_into(labels[window] == label, candidates[window], SHADOW_NECK + 1)
+        rim = _dilate(region, 1) & ~region
+        if not rim.any() or float(outside[window][rim].mean()) < SHADOW_SOFT_RIM:
             continue
         darkness = evidence.darkness[window][region]
-        if float(np.percentile(darkness, 90) - np.percentile(darkness, 10)) >= SHADOW_MIN_FALLOFF:
-            shadows[window] |= region
+        deepest = float(np.percentile(darkness, 90))
+        if deepest - float(np.percentile(darkness, 10)) < SHADOW_MIN_FALLOFF:
+            continue  # flat: a pale face, not a shadow deepening towards its caster
+        shadows[window] |= region
     # The pixels next to the product's edge were left out of the candidates (and blur mixes the
     # product's hue into them): claim them up to the edge ridge itself.
     return _grow_into(shadows, ~evidence.edges, 2) & ~outside
 
 
+def mirror_reflection(evidence: BackdropEvidence, product: np.ndarray) -> np.ndarray:
+    """Step 5b: a glossy floor's mirror image of the product under its base. Below the base line
+    each row is the row the same distance above it, faded towards the backdrop:
+    ``I(b + k) - B = s_k (I(b - 1 - k) - B)``, ``s_k`` below ``REFLECTION_MAX_STRENGTH`` and falling
+    with ``k``. Inside a product a row mirrors its neighbours at full strength (``s = 1``), and a
+    product whose lower half mirrors its upper half (a ball lit from above) is darker below, never
+    fading, so neither fits. The topmost base line that fits is taken, and the rows from it to the
+    bottom of the mask must be measurable (``REFLECTION_MEASURED``), keep fitting and fading, down
+    to a faint end."""
+    reflection = np.zeros_like(product)
+    rows = np.flatnonzero(product.any(axis=1))
+    if rows.size < 8:
+        return reflection
+    top, bottom = int(rows[0]), int(rows[-1])
+    residual = evidence.residual
+    base = next((line for line in range((top + bottom) // 2, bottom - REFLECTION_PROBE_ROWS)
+                 if _mirror_fits(residual, product, line)), None)
+    if base is None:
+        return reflection
+    strengths: list[float] = []
+    goodness: list[float] = []
+    rows_below = bottom - base + 1
+    for k in range(rows_below):
+        if base - 1 - k < top:
+            return reflection  # taller than the product above it: not its mirror image
+        fit = _mirror_row(residual, product, base, k)
+        if fit is not None:
+            if fit[0] < REFLECTION_ROW_FIT or (strengths and fit[1] > 1.15 * min(strengths)):
+                return reflection  # a row that is no faded mirror image: this is the product itself
+            strengths.append(fit[1])
+            goodness.append(fit[0])
+    # Measured on most of its rows, a good fit overall, and fading out into the floor.
+    if (len(strengths) < REFLECTION_MEASURED * rows_below or float(np.mean(goodness)) < REFLECTION_MIN_FIT
+            or strengths[-1] > REFLECTION_END_FADE * strengths[0]):
+        return reflection
+    reflection[base:bottom + 1] = product[base:bottom + 1]
+    return reflection
+
+
+def _mirror_fits(residual: np.ndarray, product: np.ndarray, base: int) -> bool:
+    """The rows 1..REFLECTION_PROBE_ROWS under ``base`` are faded mirror copies of those above it
+    (row 0 is skipped: the light blur of the working image mixes it with the base)."""
+    fits = [_mirror_row(residual, product, base, k) for k in range(1, REFLECTION_PROBE_ROWS + 1)]
+    if any(fit is None for fit in fits):
+        return False
+    goodness = [fit[0] for fit in fits if fit is not None]
+    strength = [fit[1] for fit in fits if fit is not None]
+    return (min(goodness) >= REFLECTION_MIN_FIT and min(strength) > 0.0
+            and max(strength) < REFLECTION_MAX_STRENGTH and strength[-1] < strength[0] - REFLECTION_MIN_FADE)
+
+
+def _mirror_row(residual: np.ndarray, product: np.ndarray, base: int, k: int) -> tuple[float, float] | None:
+    """(R², strength) of row ``base + k`` as a scaled copy of row ``base - 1 - k`` (colours minus
+    the backdrop); None where too few columns of product are in both, or too little colour."""
+    below, above = base + k, base - 1 - k
+    if above < 0 or below >= product.shape[0]:
+        return None
+    columns = product[below] & product[above]
+    if columns.sum() < REFLECTION_MIN_COLUMNS:
+        return None
+    lower = residual[below, columns].ravel().astype(np.float64)
+    upper = residual[above, columns].ravel().astype(np.float64)
+    energy = float(upper @ upper)
+    if energy / upper.size < REFLECTION_MIN_CONTRAST ** 2:
+        return None
+    strength = float(lower @ upper) / energy
+    error = lower - strength * upper
+    return (1.0 - float(error @ error) / max(float(lower @ lower), 1e-9), strength)
+
+
 def find_holes(evidence: BackdropEvidence, outside: np.ndarray, min_area: int) -> np.ndarray:
     """Step 6: enclosed regions that show the backdrop itself (a handle's hole, the gap between an
-    arm and the body): the backdrop's own colour, not merely close to it, so white print and pale
-    faces inside a product stay product."""
+    arm and the body): the colour of the backdrop around the product, not merely close to it, so
+    white print and pale faces inside a product stay product."""
     enclosed = evidence.strict & ~outside
     count, labels, stats, _ = cv2.connectedComponentsWithStats(enclosed.astype(np.uint8), connectivity=4)
     holes = np.zeros_like(outside)
+    height, width = outside.shape
     for label in range(1, count):
         if stats[label, cv2.CC_STAT_AREA] < min_area:
             continue
         x, y, w, h = (int(v) for v in stats[label, :4])
         window = (slice(max(y - 3, 0), y + h + 3), slice(max(x - 3, 0), x + w + 3))
-        region = labels[window] == label
-        if _is_hole(region, evidence, window):
-            holes[window] |= region
+        reach = max(w, h, 8)
+        around = (slice(max(y - reach, 0), min(y + h + reach, height)),
+                  slice(max(x - reach, 0), min(x + w + reach, width)))
+        if _is_hole(labels[window] == label, evidence, window, outside[around] & evidence.strict[around], around):
+            holes[window] |= labels[window] == label
     return holes
 
 
-def _is_hole(region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice]) -> bool:
-    """Backdrop seen through the product: its colour is the backdrop model's own (median residual
-    within a fraction of the noise, as the outside's is), and it is free of islands (a label's
-    printing)."""
+def _is_hole(
+    region: np.ndarray, evidence: BackdropEvidence, window: tuple[slice, slice], backdrop: np.ndarray,
+    around: tuple[slice, slice],
+) -> bool:
+    """Backdrop seen through the product: free of islands (a label's printing), and the colour of
+    the ``backdrop`` around it, not merely within the backdrop's tolerance as a pale face is: its
+    median distance to the model no larger than the nearby outside's (plus half a noise unit; at
+    least ``HOLE_MEDIAN_DISTANCE``), its median residual within ``HOLE_COLOUR_MATCH`` of theirs."""
     if _island_area(region) > HOLE_MAX_ISLANDS * region.sum():
         return False
-    if float(np.median(evidence.distance[window][region])) > HOLE_MEDIAN_DISTANCE:
+    known = backdrop.sum() >= 16
+    usual = float(np.median(evidence.distance[around][backdrop])) if known else 0.0
+    if float(np.median(evidence.distance[window][region])) > max(HOLE_MEDIAN_DISTANCE, usual + 0.5):
         return False
-    colour_offset = np.abs(np.median(evidence.residual[window][region], axis=0))
+    colour = np.median(evidence.residual[window][region], axis=0)
+    reference = np.median(evidence.residual[around][backdrop], axis=0) if known else np.zeros(3)
     tolerance = HOLE_COLOUR_MATCH * (2.0 if evidence.textured else 1.0)  # blotches shift local colour
-    return float(colour_offset.max()) <= tolerance
+    return float(np.abs(colour - reference).max()) <= tolerance
 
 
 def _island_area(region: np.ndarray) -> int:

@@ -1,13 +1,23 @@
-"""Synthetic catalog photographs with exact ground-truth alpha.
+"""Synthetic catalog photographs with exact ground-truth alpha: the hard cases real photos have.
 
-Cut-out quality cannot be measured without the true matte, and the project never downloads data
-sets, so the test-suite, ``benchmarks/cutout.py`` and self-checks render their own product photos:
-bottles, boxes, mugs (with a real hole in the handle), shoe-like shapes, text labels, glossy
-near-white highlights and soft floor shadows, on white, grey, gradient and textured backgrounds.
+Unit tests need the true matte, so they render their own product photos; the real-photo set
+(``../shared/realphotos``, see ``benchmarks/cutout.py``) is the yardstick for quality claims. The
+fixtures carry what makes real photos hard, not what makes a cut-out easy:
+
+* product colours drawn from every tone a catalog has (``TONES``): saturated, dark, pale and white,
+  so white cartons on a white sweep and light-on-light are as common as red mugs;
+* bottles, boxes, mugs (a real hole in the handle), shoes, milk cartons with a white cap (white on
+  white), bags with thin straps enclosing real holes, and translucent glass bottles (true alpha
+  below 1 inside the body);
+* text labels, glossy near-white highlights that are product, not holes;
+* a soft floor shadow and, optionally, a mirror reflection under the product: both are background
+  in the truth (alpha 0), as a cut-out must leave them behind;
+* white, grey, gradient and textured studio backdrops, and two scenes that are no backdrop at all
+  (``cluttered``: a room with other objects; ``busy``: foliage-like texture), which a cut-out must
+  refuse rather than return the whole frame.
 
 The product silhouette is drawn ``supersample`` times larger and area-averaged down, so the truth
-alpha has the antialiased edges of a real photograph. The floor shadow darkens the background only:
-it is background in the truth (alpha 0), as a cut-out must leave it behind.
+alpha has the antialiased edges of a real photograph; sensor noise and a JPEG round trip follow.
 """
 
 from __future__ import annotations
@@ -18,24 +28,28 @@ from typing import Literal
 import cv2
 import numpy as np
 
-ProductKind = Literal["bottle", "box", "mug", "shoe"]
-BackgroundKind = Literal["white", "grey", "gradient", "textured"]
-PRODUCT_KINDS: tuple[ProductKind, ...] = ("bottle", "box", "mug", "shoe")
-BACKGROUND_KINDS: tuple[BackgroundKind, ...] = ("white", "grey", "gradient", "textured")
+ProductKind = Literal["bottle", "box", "mug", "shoe", "carton", "bag", "glass"]
+BackgroundKind = Literal["white", "grey", "gradient", "textured", "cluttered", "busy"]
+Tone = Literal["any", "saturated", "dark", "pale", "white"]
+PRODUCT_KINDS: tuple[ProductKind, ...] = ("bottle", "box", "mug", "shoe", "carton", "bag", "glass")
+STUDIO_BACKGROUNDS: tuple[BackgroundKind, ...] = ("white", "grey", "gradient", "textured")
+BUSY_BACKGROUNDS: tuple[BackgroundKind, ...] = ("cluttered", "busy")
+BACKGROUND_KINDS: tuple[BackgroundKind, ...] = STUDIO_BACKGROUNDS + BUSY_BACKGROUNDS
 
-# Saturated or dark product colours (RGB) that stand apart from every background kind.
-PRODUCT_PALETTE = np.array(
-    [
-        [30, 110, 60],
-        [180, 40, 40],
-        [40, 70, 170],
-        [200, 120, 30],
-        [90, 40, 120],
-        [30, 30, 35],
-        [20, 140, 150],
-    ],
-    np.float32,
-)
+# Product colours (RGB) by tone. ``any`` draws a tone first, each equally likely: a white product on
+# a white sweep is a case to pass, not one to avoid.
+TONES: dict[str, np.ndarray] = {
+    "saturated": np.array([[30, 110, 60], [180, 40, 40], [40, 70, 170], [200, 120, 30], [90, 40, 120],
+                           [20, 140, 150]], np.float32),
+    "dark": np.array([[30, 30, 35], [55, 42, 36], [28, 36, 62], [60, 60, 58]], np.float32),
+    "pale": np.array([[232, 226, 208], [212, 222, 232], [230, 214, 222], [206, 206, 200], [236, 232, 198]],
+                     np.float32),
+    "white": np.array([[240, 240, 238], [236, 238, 242], [242, 241, 234]], np.float32),
+}
+# White products come out 6-25 levels under a studio sweep that is itself near 255 (measured on the
+# real photos: the sweep's median is 255, white cartons' rims 6-11 levels below it), so the white
+# tone is a few levels under the white backdrop, and the shading of a cylinder or a side face adds
+# the rest. A product the exact colour of its backdrop has no outline for any method to find.
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,7 @@ class ProductLayer:
     colour: np.ndarray
     base_y: float
     x_range: tuple[float, float]
+    opacity: np.ndarray | None = None  # float32 in (0, 1] where the product is translucent
 
 
 def render_scene(
@@ -74,21 +89,56 @@ def render_scene(
     shadow: bool = True,
     supersample: int = 4,
     jpeg_quality: int | None = 92,
+    tone: Tone = "any",
+    reflection: bool = False,
 ) -> SyntheticScene:
-    """Render ``product`` on ``background`` at ``size`` (width, height), deterministically per seed."""
+    """Render ``product`` on ``background`` at ``size`` (width, height), deterministically per seed,
+    in a colour of ``tone``, with a floor ``shadow`` and a mirror ``reflection`` under it if asked."""
     rng = np.random.default_rng(seed)
     width, height = size
-    layer = _draw_product(product, width * supersample, height * supersample, rng)
+    colour = product_colour(tone, rng)
+    layer = _draw_product(product, width * supersample, height * supersample, colour, rng)
     alpha, foreground = _downsample_layer(layer, width, height)
     backdrop = _background(background, width, height, rng)
     if shadow:
         backdrop = backdrop * _floor_shadow(layer, supersample, width, height, rng)[..., None]
+    if reflection:
+        backdrop = _mirror_reflection(backdrop, alpha, foreground, layer.base_y / supersample, rng)
     photo = alpha[..., None] * foreground + (1.0 - alpha[..., None]) * backdrop
     photo = photo + rng.normal(0.0, 1.2, photo.shape).astype(np.float32)
     rgb = np.clip(photo + 0.5, 0, 255).astype(np.uint8)
     if jpeg_quality is not None:
         rgb = _jpeg_roundtrip(rgb, jpeg_quality)
     return SyntheticScene(rgb=rgb, alpha=alpha, foreground=foreground, product=product, background=background)
+
+
+def product_colour(tone: Tone, rng: np.random.Generator) -> np.ndarray:
+    """A product colour of ``tone`` (``any``: a tone drawn first, each equally likely)."""
+    if tone == "any":
+        tone = ("saturated", "dark", "pale", "white")[int(rng.integers(4))]  # type: ignore[assignment]
+    palette = TONES[tone]
+    return palette[int(rng.integers(len(palette)))].copy()
+
+
+def _mirror_reflection(
+    backdrop: np.ndarray, alpha: np.ndarray, foreground: np.ndarray, base_y: float, rng: np.random.Generator
+) -> np.ndarray:
+    """The product mirrored in a glossy floor under its base, fading out downwards: background in
+    the truth, as a cut-out must leave it behind."""
+    height = alpha.shape[0]
+    base = int(round(base_y))
+    depth = min(height - base, int(height * rng.uniform(0.12, 0.2)))
+    if depth <= 1:
+        return backdrop
+    rows = np.arange(depth)
+    source = np.clip(base - 1 - rows, 0, height - 1)
+    strength = rng.uniform(0.25, 0.4) * (1.0 - rows / depth)[:, None]
+    mirrored_alpha = alpha[source] * strength
+    result = backdrop.copy()
+    target = result[base : base + depth]
+    result[base : base + depth] = (mirrored_alpha[..., None] * foreground[source]
+                                   + (1.0 - mirrored_alpha[..., None]) * target)
+    return result
 
 
 def _jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
@@ -99,8 +149,11 @@ def _jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
 
 
 def _downsample_layer(layer: ProductLayer, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Area-average the supersampled layer: alpha = covered fraction, colour = mean covered colour."""
+    """Area-average the supersampled layer: alpha = covered fraction (times the opacity of a
+    translucent product), colour = mean covered colour."""
     coverage = layer.mask.astype(np.float32)
+    if layer.opacity is not None:
+        coverage = coverage * layer.opacity
     alpha = cv2.resize(coverage, (width, height), interpolation=cv2.INTER_AREA)
     premultiplied = cv2.resize(
         layer.colour * coverage[..., None], (width, height), interpolation=cv2.INTER_AREA
@@ -115,13 +168,17 @@ def _downsample_layer(layer: ProductLayer, width: int, height: int) -> tuple[np.
 
 def _background(kind: BackgroundKind, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     if kind == "white":
-        level = rng.uniform(244, 253)
+        level = rng.uniform(248, 255)
         return _flat(width, height, level + rng.uniform(-1.5, 1.5, 3))
     if kind == "grey":
         level = rng.uniform(175, 215)
         return _flat(width, height, level + rng.uniform(-3, 3, 3))
     if kind == "gradient":
         return _gradient(width, height, rng)
+    if kind == "cluttered":
+        return _cluttered(width, height, rng)
+    if kind == "busy":
+        return _busy(width, height, rng)
     return _textured(width, height, rng)
 
 
@@ -151,6 +208,37 @@ def _textured(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     return base + variation[..., None]
 
 
+def _cluttered(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A room: a wall and a table top in two colours, with other objects standing around and hanging
+    on the wall (boxes, plates, frames), under uneven light."""
+    wall = rng.uniform(90, 220, 3).astype(np.float32)
+    table = rng.uniform(60, 200, 3).astype(np.float32)
+    horizon = int(height * rng.uniform(0.45, 0.65))
+    scene = np.empty((height, width, 3), np.float32)
+    scene[:horizon] = wall
+    scene[horizon:] = table
+    for _ in range(int(rng.integers(8, 14))):
+        colour = tuple(float(c) for c in rng.uniform(20, 240, 3))
+        x, y = int(rng.uniform(0, width)), int(rng.uniform(0, height))
+        w, h = int(rng.uniform(0.08, 0.3) * width), int(rng.uniform(0.08, 0.35) * height)
+        if rng.uniform() < 0.5:
+            cv2.rectangle(scene, (x - w // 2, y - h // 2), (x + w // 2, y + h // 2), colour, -1)
+        else:
+            cv2.ellipse(scene, (x, y), (max(w // 2, 1), max(h // 2, 1)), 0, 0, 360, colour, -1)
+    light = 0.75 + 0.5 * _smooth_noise(width, height, max(width, height) / 4.0, rng)[..., None] * 0.3
+    return np.clip(scene * light + 6.0 * _smooth_noise(width, height, 1.0, rng)[..., None], 0, 255)
+
+
+def _busy(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """Foliage or a patterned cloth: high-contrast blotches at several scales in greens and browns."""
+    dark = np.array([40, 70, 30], np.float32) + rng.uniform(-15, 15, 3).astype(np.float32)
+    light = np.array([150, 190, 90], np.float32) + rng.uniform(-30, 30, 3).astype(np.float32)
+    pattern = sum(weight * _smooth_noise(width, height, sigma, rng)
+                  for weight, sigma in ((1.0, max(width, height) / 20.0), (0.8, 3.0), (0.5, 1.2)))
+    blend = np.clip(0.5 + 0.35 * pattern, 0.0, 1.0)[..., None]
+    return dark * (1.0 - blend) + light * blend
+
+
 def _smooth_noise(width: int, height: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Zero-mean, unit-variance Gaussian-smoothed white noise."""
     noise = rng.normal(0.0, 1.0, (height, width)).astype(np.float32)
@@ -177,11 +265,13 @@ def _floor_shadow(
 # --- products ------------------------------------------------------------------------------------
 
 
-def _draw_product(kind: ProductKind, width: int, height: int, rng: np.random.Generator) -> ProductLayer:
-    colour = PRODUCT_PALETTE[rng.integers(len(PRODUCT_PALETTE))].copy()
+def _draw_product(
+    kind: ProductKind, width: int, height: int, colour: np.ndarray, rng: np.random.Generator
+) -> ProductLayer:
     centre_x = width * rng.uniform(0.45, 0.55)
     base_y = height * rng.uniform(0.84, 0.9)
-    draw = {"bottle": _bottle, "box": _box, "mug": _mug, "shoe": _shoe}[kind]
+    draw = {"bottle": _bottle, "box": _box, "mug": _mug, "shoe": _shoe, "carton": _carton, "bag": _bag,
+            "glass": _glass}[kind]
     return draw(width, height, centre_x, base_y, colour, rng)
 
 
@@ -385,6 +475,81 @@ def _shoe(
             cv2.LINE_AA,
         )
     return ProductLayer(mask, paint, base_y, (left, right))
+
+
+def _carton(
+    width: int, height: int, cx: float, base_y: float, colour: np.ndarray, rng: np.random.Generator
+) -> ProductLayer:
+    """A milk carton: a tall body with a gable top and a white screw cap (white on white when the
+    carton is white), a printed band and a shaded side face."""
+    mask, paint = _canvas(width, height)
+    half_w = height * rng.uniform(0.13, 0.16)
+    body_h = height * rng.uniform(0.5, 0.58)
+    side = half_w * 0.45
+    left, right = cx - half_w, cx + half_w
+    top = base_y - body_h
+    gable = half_w * 0.55
+    front = np.array([[left, top], [right, top], [right, base_y], [left, base_y]], np.float32)
+    side_face = np.array([[right, top], [right + side, top - side * 0.3], [right + side, base_y - side * 0.3],
+                          [right, base_y]], np.float32)
+    roof = np.array([[left, top], [cx, top - gable], [right + side * 0.5, top - gable - side * 0.15],
+                     [right + side, top - side * 0.3], [right, top]], np.float32)
+    for face, shade in ((front, 1.0), (side_face, 0.8), (roof, 0.92)):
+        points = np.round(face).astype(np.int32)
+        cv2.fillPoly(mask, [points], 1)
+        cv2.fillPoly(paint, [points], tuple(float(c) for c in np.clip(colour * shade, 0, 255)))
+    cap_c = (int(cx + half_w * 0.35), int(top - gable * 0.6))
+    cap_axes = (int(half_w * 0.32), int(half_w * 0.2))
+    cv2.ellipse(mask, cap_c, cap_axes, 0, 0, 360, 1, -1)
+    cv2.ellipse(paint, cap_c, cap_axes, 0, 0, 360, (247.0, 247.0, 245.0), -1)
+    cv2.ellipse(paint, cap_c, cap_axes, 0, 0, 360, (222.0, 222.0, 220.0), max(int(half_w * 0.02), 1))
+    band_colour = TONES["saturated"][int(rng.integers(len(TONES["saturated"])))]
+    band = (int(left), int(base_y - body_h * 0.45), int(right), int(base_y - body_h * 0.25))
+    cv2.rectangle(paint, band[:2], band[2:], tuple(float(c) for c in band_colour), -1)
+    _put_label_text(paint, "MILK", (int(left + half_w * 0.2), int(top + body_h * 0.15), int(right - half_w * 0.2),
+                                    int(top + body_h * 0.4)), (30, 50, 140))
+    return ProductLayer(mask, paint, base_y, (left, right + side))
+
+
+def _bag(
+    width: int, height: int, cx: float, base_y: float, colour: np.ndarray, rng: np.random.Generator
+) -> ProductLayer:
+    """A tote bag: a body with two thin strap handles, each enclosing a real hole of backdrop."""
+    mask, paint = _canvas(width, height)
+    half_w = height * rng.uniform(0.22, 0.27)
+    body_h = height * rng.uniform(0.36, 0.42)
+    top = base_y - body_h
+    body = np.array([[cx - half_w * 0.88, top], [cx + half_w * 0.88, top], [cx + half_w, base_y],
+                     [cx - half_w, base_y]], np.float32)
+    cv2.fillPoly(mask, [np.round(body).astype(np.int32)], 1)
+    paint[:] = colour * _cylinder_shading(width, cx - half_w * 1.6, cx + half_w * 1.6)
+    strap = max(int(height * rng.uniform(0.012, 0.02)), 2)
+    strap_colour = tuple(float(c) for c in np.clip(colour * 0.75, 0, 255))
+    for offset in (-0.45, 0.45):
+        centre = (int(cx + offset * half_w), int(top))
+        axes = (int(half_w * 0.3), int(body_h * rng.uniform(0.45, 0.6)))
+        cv2.ellipse(mask, centre, axes, 0, 180, 360, 1, strap)
+        cv2.ellipse(paint, centre, axes, 0, 180, 360, strap_colour, strap)
+    seam = int(top + body_h * 0.12)
+    cv2.line(paint, (int(cx - half_w * 0.9), seam), (int(cx + half_w * 0.9), seam),
+             tuple(float(c) for c in np.clip(colour * 0.85, 0, 255)), max(strap // 2, 1))
+    return ProductLayer(mask, paint, base_y, (cx - half_w, cx + half_w))
+
+
+def _glass(
+    width: int, height: int, cx: float, base_y: float, colour: np.ndarray, rng: np.random.Generator
+) -> ProductLayer:
+    """A translucent glass bottle: its body lets 30-40% of the backdrop through (true alpha 0.6-0.7),
+    rims and cap are opaque, and a vertical highlight runs down the body."""
+    layer = _bottle(width, height, cx, base_y, colour, rng)
+    opacity = np.full(layer.mask.shape, rng.uniform(0.6, 0.7), np.float32)
+    rim = cv2.morphologyEx(layer.mask, cv2.MORPH_GRADIENT, np.ones((2 * (height // 120) + 3,) * 2, np.uint8))
+    opacity[rim > 0] = 0.95
+    ys = np.nonzero(layer.mask.any(axis=1))[0]
+    opacity[: int(ys[0] + (ys[-1] - ys[0]) * 0.12)] = 1.0  # the cap
+    tint = np.clip(colour * 0.6 + 100.0, 0, 255)
+    paint = np.where(opacity[..., None] < 0.9, tint, layer.colour).astype(np.float32)
+    return ProductLayer(layer.mask, paint, layer.base_y, layer.x_range, opacity)
 
 
 def _smooth_polygon(points: np.ndarray, steps: int = 12) -> np.ndarray:

@@ -68,6 +68,7 @@ class Brief:
     seeds: tuple[int, ...]
     output: OutputSpec
     remove_background: bool | None
+    min_cutout_confidence: float | None = None  # the request's own minimum, if it set one
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ def brief_for(request: wire.SceneCreateAPIIn, request_id: str, model_options: di
         output=OutputSpec(encode=encode_options(output), count=output.number_of_images,
                           destination=output.destination),
         remove_background=request.object.remove_background,
+        min_cutout_confidence=request.object.min_cutout_confidence,
     )
 
 

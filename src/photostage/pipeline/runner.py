@@ -156,7 +156,8 @@ class SceneRunner:
         clock = Stopwatch(deadline=self.clock() + limits.request_deadline_s, now=self.clock)
         reporter = Reporter(progress or _silent)
         tools = Tools(
-            limits=limits, cutout_mode=self.settings.cutout.mode, read_source=self.read_source, upload=self.upload,
+            limits=limits, cutout_mode=self.settings.cutout.mode,
+            cutout_min_confidence=self.settings.cutout.min_confidence, read_source=self.read_source, upload=self.upload,
             cutout_engine=self.cutout_engine, engines=self.engines, storages=self.storages,
             results=results or self.tmp, each=self.executor.map,
         )

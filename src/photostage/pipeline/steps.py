@@ -20,7 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from photostage.contract.errors import (
+    CUTOUT_UNCERTAIN,
     IMAGE_CORRUPT,
     IMAGE_EMPTY_OBJECT,
     IMAGE_TOO_MANY_PIXELS,
@@ -30,6 +33,7 @@ from photostage.contract.errors import (
 )
 from photostage.contract.response import PipelineOutputObject
 from photostage.cutout.base import Cutout, CutoutEngine, alpha_box
+from photostage.cutout.quality import CERTAIN, Confidence, assess
 from photostage.cutout.registry import needs_cutout
 from photostage.imaging import codecs, compose, geometry
 from photostage.imaging.codecs import DecodedImage, EncodedImage
@@ -99,8 +103,14 @@ def cut_out(tools: Tools, work: SceneWork) -> None:
 
 
 def check_cutout(tools: Tools, work: SceneWork) -> None:
-    """Refuse a cut-out that cannot make a good picture rather than stage it."""
-    inspect_cutout(work.image, work.cutout)
+    """Refuse a cut-out that cannot make a good picture rather than stage it: an empty one, or one
+    less confident than the request's (else the server's) minimum; keep the confidence for the
+    response's profiling."""
+    requested = work.brief.min_cutout_confidence
+    minimum = tools.cutout_min_confidence if requested is None else requested
+    work.cutout_confidence = inspect_cutout(work.image, work.cutout, minimum)
+    work.notes["cutout_engine"] = work.cutout.engine
+    work.notes["cutout_confidence"] = work.cutout_confidence.as_dict()
 
 
 def plan(tools: Tools, work: SceneWork) -> None:
@@ -228,14 +238,34 @@ def extract(image: DecodedImage, engine: CutoutEngine, mode: str, requested: boo
     return Cutout(rgba=image.rgba, box=alpha_box(image.rgba[..., 3]), engine="alpha")
 
 
-def inspect_cutout(image: DecodedImage, cutout: Cutout) -> None:
+def inspect_cutout(
+    image: DecodedImage, cutout: Cutout, min_confidence: float, field: str = "object.image_url"
+) -> Confidence:
     """The checks on a cut-out of ``image`` (the scene pipeline's and the cut-out preview's): one
-    that holds no product is refused (3013)."""
+    that holds no product is refused (3013); then how far it can be trusted
+    (``photostage.cutout.quality``): below ``min_confidence`` it is refused with 3021 and a message
+    that says what to do, never staged with a doubtful product. The input's own transparency
+    (engine ``alpha``) is trusted as it is."""
     x0, y0, x1, y1 = cutout.box
     if x1 - x0 < 1 or y1 - y0 < 1:
         raise PhotostageError(
-            IMAGE_EMPTY_OBJECT, details={"object.image_url": ["the image is fully transparent"]}
+            IMAGE_EMPTY_OBJECT, details={field: ["the image is fully transparent"]}
         )
+    if cutout.engine == "alpha":
+        return CERTAIN
+    confidence = assess(image.rgba, np.ascontiguousarray(cutout.rgba[..., 3]))
+    if confidence.score < min_confidence:
+        doubts = "; ".join(reason.message for reason in confidence.reasons) or "no reason recorded"
+        raise PhotostageError(
+            CUTOUT_UNCERTAIN,
+            message=f"The automatic cut-out ({cutout.engine} engine) is not reliable for this photo: confidence "
+            f"{confidence.score:.2f}, below {min_confidence:.2f} ({doubts}). Send the product as a PNG or WebP "
+            "with a transparent background, install the neural cut-out engine (`photostage models add`), or "
+            "set object.remove_background to false to use the photo as it is; to keep this cut-out anyway, "
+            "set object.min_cutout_confidence to 0.",
+            details={field: [f"cut-out confidence {confidence.summary()}"]},
+        )
+    return confidence
 
 
 def place_object(cutout: Cutout, placement: Placement, canvas: tuple[int, int]) -> PlacedObject:

@@ -18,6 +18,7 @@ from photostage.config import LimitsSettings
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.contract.response import PipelineOutputObject
 from photostage.cutout.base import Cutout, CutoutEngine
+from photostage.cutout.quality import Confidence
 from photostage.imaging.codecs import DecodedImage, EncodedImage
 from photostage.pipeline.plan import Brief, Plan
 from photostage.scenes.base import Each, PlacedObject, RenderControl, RenderedScene, RenderJob, SceneEngine
@@ -51,6 +52,7 @@ Uploader = Callable[[str, bytes, str], object]  # (url, data, media type): one g
 class Tools:
     limits: LimitsSettings
     cutout_mode: Literal["auto", "always", "never"]
+    cutout_min_confidence: float
     read_source: SourceReader
     upload: Uploader
     cutout_engine: CutoutEngine
@@ -93,9 +95,11 @@ class SceneWork:
     image: DecodedImage = field(init=False)  # decode
     template: DecodedImage | None = field(init=False)  # decode
     cutout: Cutout = field(init=False)  # cutout
+    cutout_confidence: Confidence = field(init=False)  # check_cutout
     plan: Plan = field(init=False)  # plan
     product: PlacedObject = field(init=False)  # place
     images: list[ImageWork] = field(init=False)  # render
     outputs: list[PipelineOutputObject] = field(init=False)  # store
-    notes: dict[str, float | str | list[str]] = field(default_factory=dict)  # what the response says beyond timings
+    # what the response says beyond timings
+    notes: dict[str, float | str | list[str] | dict[str, object]] = field(default_factory=dict)
 

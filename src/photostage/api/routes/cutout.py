@@ -41,12 +41,14 @@ def cutout_preview(body: CutoutPreviewIn, principal: PrincipalDep, services: Ser
     data = runner.read_source(body.image_url, principal.account_id, "image_url")
     image = steps.decode_image(data, settings.limits.max_input_pixels, "image_url")
     cutout = steps.extract(image, runner.cutout_engine, settings.cutout.mode, body.remove_background)
-    steps.inspect_cutout(image, cutout)
+    minimum = settings.cutout.min_confidence if body.min_cutout_confidence is None else body.min_cutout_confidence
+    confidence = steps.inspect_cutout(image, cutout, minimum, field="image_url")
     height, width = cutout.rgba.shape[:2]
     removed = cutout.engine != "alpha"
     mask, mask_size = mask_png(np.ascontiguousarray(cutout.rgba[..., 3]))
     box = tuple(int(value) for value in cutout.box)
     return Response_CutoutPreviewOut_(data=CutoutPreviewOut(
         width=width, height=height, box=box, removed=removed, engine=cutout.engine,  # type: ignore[arg-type]
-        mask=mask, mask_size=mask_size,
+        mask=mask, mask_size=mask_size, confidence=round(confidence.score, 3),
+        reasons=[reason.message for reason in confidence.reasons],
     ))
