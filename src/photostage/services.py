@@ -1,6 +1,9 @@
 """Wiring: build every service of photostage from one Settings value (no import-time singletons).
 
-The API, the CLI and the job workers all start from :func:`build_services`.
+The API, the CLI and the job workers all start from :func:`build_services`, which builds each part
+once, from explicit parts, in dependency order: the database, source reading, storages, temporary
+results, engines, the runner, then :class:`SceneService` (the one way a scene is created, sync or
+as a job) and the :class:`JobService` that executes jobs through it.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from photostage.config import Settings
 from photostage.cutout.base import CutoutEngine
 from photostage.cutout.registry import build_cutout_engine
 from photostage.db import make_sessionmaker
+from photostage.idempotency import IdempotencyStore
+from photostage.jobs.execute import JobResultsTmp
 from photostage.jobs.metrics import JobsCollector
 from photostage.jobs.options import JobOptions
-from photostage.jobs.service import JobService, build_job_service
+from photostage.jobs.service import JobService
 from photostage.observability.metrics import Metrics
 from photostage.pipeline.guarded import guard_cutout_engine, guard_scene_engines
 from photostage.pipeline.runner import SceneRunner
+from photostage.pipeline.service import JobScenes, SceneService
 from photostage.readiness import Readiness, database_check, redis_check, writable_directories_check
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.schema import open_database
@@ -50,10 +56,17 @@ class Services:
     engines: SceneEngines
     cutout_engine: CutoutEngine
     runner: SceneRunner
-    capacity: threading.BoundedSemaphore
-    metrics: Metrics = field(default_factory=Metrics)
-    jobs: JobService = field(init=False)
+    idempotency: IdempotencyStore
+    scenes: SceneService
+    job_scenes: JobScenes
+    jobs: JobService
+    metrics: Metrics
     readiness: Readiness = field(init=False)
+
+    @property
+    def capacity(self) -> threading.BoundedSemaphore:
+        """Synchronous renders in flight in this process (see :class:`SceneService`)."""
+        return self.scenes.capacity
 
     def close(self) -> None:
         self.jobs.stop()
@@ -92,12 +105,22 @@ def build_services(
         settings=settings, reader=reader, storages=storages, tmp=tmp, engines=engines,
         cutout_engine=cutout_engine,
     )
-    services = Services(
-        settings=settings, db=db, sessions=sessions, keys=KeyStore(sessions), credits=Credits(sessions),
-        storages=storages, tmp=tmp, reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner,
-        capacity=threading.BoundedSemaphore(sync_capacity(settings)),
+    keys, credits, metrics = KeyStore(sessions), Credits(sessions), Metrics()
+    options = job_options or JobOptions.from_settings(settings.jobs, settings.limits.request_deadline_s)
+    idempotency = IdempotencyStore(sessions, options.idempotency_ttl_s, claim_s=options.sync_claim_s)
+    scenes = SceneService(
+        runner, engines, credits, idempotency, threading.BoundedSemaphore(sync_capacity(settings)),
+        settings.limits.request_deadline_s, observe=metrics.observe_stages,
     )
-    services.jobs = build_job_service(services, job_options, celery_app)
+    job_scenes = JobScenes(scenes, JobResultsTmp(tmp))
+    jobs = JobService(
+        settings, options, sessions, keys, credits, job_scenes, celery_app=celery_app, idempotency=idempotency
+    )
+    services = Services(
+        settings=settings, db=db, sessions=sessions, keys=keys, credits=credits, storages=storages, tmp=tmp,
+        reader=reader, engines=engines, cutout_engine=cutout_engine, runner=runner, idempotency=idempotency,
+        scenes=scenes, job_scenes=job_scenes, jobs=jobs, metrics=metrics,
+    )
     observe(services)
     services.readiness = Readiness(readiness_checks(services))
     return services

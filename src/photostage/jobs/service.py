@@ -10,7 +10,7 @@ import logging
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,10 +25,9 @@ from photostage.config import Settings
 from photostage.contract.errors import NOT_FOUND, OVERLOADED, PhotostageError, validation_error
 from photostage.contract.jobs import JobOut, JobProgress, PageMeta, WebhookConfigOut, WebhookDeliveryOut
 from photostage.contract.request import SceneCreateAPIIn
-from photostage.contract.response import ScenePipelineResponseOut
 from photostage.db import Account
-from photostage.idempotency import ASYNC_SCOPE, IdempotencyStore, SyncTicket, check_key, fingerprint
-from photostage.jobs.execute import JobExecutor, JobResultsTmp, Progress, ScenePipeline, TmpDirectory
+from photostage.idempotency import ASYNC_SCOPE, IdempotencyStore, check_key, fingerprint
+from photostage.jobs.execute import JobExecutor, ScenePipeline
 from photostage.jobs.local import LocalDispatcher
 from photostage.jobs.models import CANCELLED, ERROR, JOB_STATUSES, Job
 from photostage.jobs.options import JobOptions
@@ -139,6 +138,7 @@ class JobService:
         credits: Credits,
         pipeline: ScenePipeline,
         celery_app: Celery | None = None,
+        idempotency: IdempotencyStore | None = None,
     ) -> None:
         self.settings = settings
         self.options = options
@@ -150,7 +150,9 @@ class JobService:
         self.policy = SourcePolicy.from_settings(settings.sources, settings.limits.max_input_bytes)
         self.store = JobStore(sessions)
         self.store.final_hooks.append(self._on_final)
-        self.idempotency = IdempotencyStore(sessions, options.idempotency_ttl_s, claim_s=options.sync_claim_s)
+        self.idempotency = idempotency or IdempotencyStore(
+            sessions, options.idempotency_ttl_s, claim_s=options.sync_claim_s
+        )
         self.secrets = WebhookSecrets(sessions)
         self.sender = WebhookSender(
             sessions, self.secrets, GuardedPoster(self.policy, options.webhook_timeout_s), options
@@ -349,13 +351,6 @@ class JobService:
                 session, job.id, job.account_id, f"job.{job.status.lower()}", job.webhook_url, payload
             )
 
-    def begin_sync(self, account_id: int, key: str, body: SceneCreateAPIIn) -> SyncTicket:
-        """The Idempotency-Key check of the sync endpoint (see ``idempotency``)."""
-        digest = fingerprint({"request": body.model_dump(mode="json")})
-        return self.idempotency.begin_sync(
-            account_id, check_key(key), digest, stale_after_s=self.settings.limits.request_deadline_s + 60
-        )
-
     # --- reading and cancelling ---------------------------------------------------------------
 
     def get(self, account_id: int, job_id: str) -> JobOut:
@@ -423,32 +418,6 @@ class JobService:
             return self.store.active_count(session)
 
 
-class ResultsRunner(Protocol):
-    def run(
-        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None,
-        results: JobResultsTmp | None = None, stop: Callable[[], None] | None = None, may_queue: bool = False,
-    ) -> ScenePipelineResponseOut: ...
-
-
-@dataclass
-class JobPipeline:
-    """The server's scene runner (the same one, the same thread pool) with temporary results
-    named per job and index, so a rerun replaces what an earlier attempt wrote."""
-
-    runner: ResultsRunner
-    results: JobResultsTmp
-
-    def run(
-        self, request: SceneCreateAPIIn, *, account_id: int, request_id: str, progress: Progress | None = None,
-        stop: Callable[[], None] | None = None,
-    ) -> ScenePipelineResponseOut:
-        """Jobs wait their turn for a busy GPU (``may_queue``): the job queue already bounds them."""
-        return self.runner.run(
-            request, account_id=account_id, request_id=request_id, progress=progress, results=self.results,
-            stop=stop, may_queue=True,
-        )
-
-
 class JobParts(Protocol):
     """What the job service is built from (``photostage.services.Services`` has all of it)."""
 
@@ -456,8 +425,8 @@ class JobParts(Protocol):
     sessions: sessionmaker[Session]
     keys: KeyStore
     credits: Credits
-    runner: ResultsRunner
-    tmp: TmpDirectory
+    job_scenes: ScenePipeline
+    idempotency: IdempotencyStore
 
 
 def build_job_service(
@@ -471,6 +440,7 @@ def build_job_service(
         sessions=services.sessions,
         keys=services.keys,
         credits=services.credits,
-        pipeline=JobPipeline(services.runner, JobResultsTmp(services.tmp)),
+        pipeline=services.job_scenes,
         celery_app=celery_app,
+        idempotency=services.idempotency,
     )

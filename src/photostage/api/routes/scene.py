@@ -13,10 +13,10 @@ from fastapi import APIRouter, Header, Request, Response
 from photostage.accounts import Principal
 from photostage.api.deps import PrincipalDep, RequestIdDep, ServicesDep
 from photostage.api.routes import ERROR_RESPONSES
-from photostage.contract.errors import CLIENT_CLOSED, OVERLOADED, PhotostageError
+from photostage.contract.errors import CLIENT_CLOSED, PhotostageError
 from photostage.contract.request import SceneCreateAPIIn
 from photostage.contract.response import Response_ScenePipelineResponseOut_
-from photostage.pipeline.plan import scene_spec
+from photostage.pipeline.service import Created
 from photostage.scenes.base import RenderStopped
 from photostage.services import Services
 
@@ -49,21 +49,24 @@ def create_scene(
     object box; `scale` is the fraction of the canvas the object box fills on its limiting side;
     `rotation_degree` is clockwise.
     """
-    ticket = None
-    if idempotency_key is not None:
-        ticket = services.jobs.begin_sync(principal.account_id, idempotency_key, body)
-    if ticket is not None and ticket.replay is not None:
+    created = _run(body, principal, services, request_id, ClientWatch(disconnected_check(request)), idempotency_key)
+    if created.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-        return Response_ScenePipelineResponseOut_.model_validate(ticket.replay)
+    return created.response
+
+
+def _run(
+    body: SceneCreateAPIIn, principal: Principal, services: Services, request_id: str,
+    stop: Callable[[], None] | None = None, idempotency_key: str | None = None,
+) -> Created:
+    """The synchronous create (:class:`~photostage.pipeline.service.SceneService`); a client that
+    left is answered 499 (nobody reads it; its credits were refunded), for logs and metrics."""
     try:
-        answer = _run(body, principal, services, request_id, ClientWatch(disconnected_check(request)))
-    except BaseException:
-        if ticket is not None and ticket.record_id is not None:
-            services.jobs.idempotency.abandon_sync(ticket.record_id)
-        raise
-    if ticket is not None and ticket.record_id is not None:
-        services.jobs.idempotency.complete_sync(ticket.record_id, answer.model_dump(mode="json"))
-    return answer
+        return services.scenes.create(
+            body, account_id=principal.account_id, request_id=request_id, idempotency_key=idempotency_key, stop=stop
+        )
+    except ClientGone:
+        raise PhotostageError(CLIENT_CLOSED) from None
 
 
 class ClientGone(RenderStopped):
@@ -101,36 +104,3 @@ class ClientWatch:
         self._asked_at = now
         if self.disconnected():
             raise ClientGone
-
-
-def _run(
-    body: SceneCreateAPIIn, principal: Principal, services: Services, request_id: str,
-    stop: Callable[[], None] | None = None,
-) -> Response_ScenePipelineResponseOut_:
-    # The middleware sheds requests at the door by counting them; this counts renders. They differ
-    # when a client hangs up: its request leaves the door's count, but its thread keeps rendering
-    # until done and keeps its slot here.
-    if not services.capacity.acquire(blocking=False):
-        raise PhotostageError(OVERLOADED, headers={"Retry-After": "2"})
-    # GPU work is its own capacity: a full device queue (or weights still loading) is refused
-    # here, before credits are reserved or anything is fetched.
-    try:
-        spec, _ = scene_spec(body.scene, {})
-        services.engines.check_capacity(spec.model, spec)
-    except BaseException:
-        services.capacity.release()
-        raise
-    images = body.output_options.number_of_images
-    try:
-        services.credits.reserve(principal.account_id, images)
-        try:
-            result = services.runner.run(body, account_id=principal.account_id, request_id=request_id, stop=stop)
-        except BaseException as error:
-            services.credits.refund(principal.account_id, images)
-            if isinstance(error, ClientGone):  # nobody reads this answer; logs and metrics see a 499
-                raise PhotostageError(CLIENT_CLOSED) from None
-            raise
-        services.metrics.observe_stages(result.profiling)
-    finally:
-        services.capacity.release()
-    return Response_ScenePipelineResponseOut_(data=result)
