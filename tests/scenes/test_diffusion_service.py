@@ -163,6 +163,14 @@ def test_settings_build_the_engine_and_refuse_bad_devices(tmp_path: Path, weight
             settings(tmp_path, weights, **bad)
 
 
+def test_a_misspelt_model_option_fails_the_start_not_each_request(tmp_path: Path, weights: Path) -> None:
+    from photostage.scenes.registry import build_scene_engines
+
+    models = {**MODELS, "v2": {"engine": "diffusion", "options": {"stepz": 30}}}
+    with pytest.raises(ValueError, match=r"engines\.models\.v2\.options: unknown diffusion option\(s\) stepz"):
+        build_scene_engines(settings(tmp_path, weights, models=models))
+
+
 # ----------------------------------------------------------------------------- cancellation
 class UnetCalls:
     def __init__(self) -> None:

@@ -114,7 +114,14 @@ def build_scene_engines(settings: Settings) -> SceneEngines:
     engines: dict[str, SceneEngine] = {"studio": StudioEngine()}
     if settings.engines.diffusion_path is not None:
         from photostage.scenes.diffusion.engine import DiffusionEngine, settings_from
+        from photostage.scenes.diffusion.options import parse_options
 
+        for name, entry in settings.engines.models.items():  # a misspelt option fails the start, not requests
+            if entry.engine == "diffusion":
+                try:
+                    parse_options(entry.options)
+                except ValueError as error:
+                    raise ValueError(f"engines.models.{name}.options: {error}") from None
         diffusion = settings_from(settings.engines)
         engines["diffusion"] = DiffusionEngine(diffusion.path, settings=diffusion)
     return SceneEngines(
