@@ -67,6 +67,9 @@ class KeyStore:
         if problem is not None:
             raise ValueError(problem)
         token = secrets.token_urlsafe(32)
+        # The prefix names the key on the command line: never an option ("-x...") nor a key id.
+        while token[0] == "-" or token[:8].isdigit():
+            token = secrets.token_urlsafe(32)
         prefix = token[:8]
         secret = f"{KEY_PREFIX}{token}"
         with self.sessions.begin() as session:
