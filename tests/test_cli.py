@@ -27,6 +27,8 @@ def test_create_runs_the_pipeline_locally(tmp_path: Path) -> None:
     files = sorted(out.glob("*.png"))
     assert len(files) == 2
     assert Image.open(files[0]).size == (1024, 1024)
+    assert "product_enlargement_notice" in result.output  # a 180 px product on 1024 px: said, not timed
+    assert "product_enlargement': '" not in result.output  # the figure is no "N ms" stage
 
 
 def test_create_reports_contract_errors(tmp_path: Path) -> None:

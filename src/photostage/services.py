@@ -30,6 +30,7 @@ from photostage.observability.metrics import Metrics
 from photostage.pipeline.guarded import guard_cutout_engine, guard_scene_engines
 from photostage.pipeline.runner import SceneRunner
 from photostage.pipeline.service import JobScenes, SceneService
+from photostage.pipeline.steps import stage_timings
 from photostage.readiness import Readiness, database_check, redis_check, writable_directories_check
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.schema import open_database
@@ -110,7 +111,7 @@ def build_services(
     idempotency = IdempotencyStore(sessions, options.idempotency_ttl_s, claim_s=options.sync_claim_s)
     scenes = SceneService(
         runner, engines, credits, idempotency, threading.BoundedSemaphore(sync_capacity(settings)),
-        settings.limits.request_deadline_s, observe=metrics.observe_stages,
+        settings.limits.request_deadline_s, observe=lambda profiling: metrics.observe_stages(stage_timings(profiling)),
     )
     job_scenes = JobScenes(scenes, JobResultsTmp(tmp))
     jobs = JobService(
@@ -155,7 +156,7 @@ def observe(services: Services) -> None:
     def job_outcome(outcome: str, profiling: dict[str, float] | None, error: dict | None, status: int | None) -> None:
         metrics.job_runs.labels(outcome).inc()
         if profiling:
-            metrics.observe_stages(profiling)
+            metrics.observe_stages(stage_timings(profiling))
         if error is not None and status is not None:
             metrics.observe_error(str(error.get("error_code")), str(error.get("error_type")), status)
 

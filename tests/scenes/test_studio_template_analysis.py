@@ -4,6 +4,7 @@ domain photos, read in place) — and standing a product on the detected surface
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -160,3 +161,9 @@ def test_standing_follows_position_and_view() -> None:
     tall = _bottle(height, width, 5, 340)
     fitted = stand_on_surface(tall, facts, "front", position_given=False)
     assert abs(base_row(fitted) - facts.support_row * height) <= 3 and fitted.box[1] >= 0.02 * height - 1
+    # the shrink is part of how much the product's own pixels end up enlarged (the response says it)
+    enlarged = dataclasses.replace(tall, source_size=(57, 170), enlargement=2.0)
+    shrunk = stand_on_surface(enlarged, facts, "front", position_given=False)
+    width_ratio = (shrunk.box[2] - shrunk.box[0]) / (tall.box[2] - tall.box[0])
+    assert shrunk.source_size == (57, 170) and shrunk.enlargement == pytest.approx(2.0 * width_ratio, rel=0.05)
+    assert stood.enlargement == 1.0  # moved, not resized

@@ -416,6 +416,7 @@ def create(
 
     from photostage.contract.errors import PhotostageError, details_from_validation
     from photostage.contract.request import SceneCreateAPIIn
+    from photostage.pipeline.steps import stage_timings
     from photostage.services import build_services
 
     if image_format not in FORMATS:
@@ -464,9 +465,10 @@ def create(
         services.close()
     for output in result.output:
         console.print(f"{output.width}×{output.height} {output.format} → {output.tmp_url or output.object_uri}")
-    console.print({stage: f"{ms:.0f} ms" for stage, ms in result.profiling.items() if isinstance(ms, int | float)})
+    timings = stage_timings(result.profiling)
+    console.print({stage: f"{ms:.0f} ms" for stage, ms in timings.items()})
     notes = {stage: note for stage, note in result.profiling.items()
-             if not isinstance(note, int | float) and stage != "cutout_confidence"}
+             if stage not in timings and stage != "cutout_confidence"}
     if notes:
         console.print(notes)
     confidence = result.profiling.get("cutout_confidence")

@@ -39,7 +39,9 @@ class ScenePipelineResponseOut(BaseModel):
         description="Milliseconds spent in each pipeline stage; and notes: `prompt_unused_words` (the prompt's"
         " words the scene engine did not follow), `prompt_reading` (`embedding` or `keywords`), "
         "`cutout_engine` (the cut-out engine that ran; `alpha`: the input's transparency was used) and "
-        "`cutout_confidence` (`{confidence: 0-1, reasons: [{code, score, message}]}`).",
+        "`cutout_confidence` (`{confidence: 0-1, reasons: [{code, score, message}]}`), "
+        "`product_enlargement` (the linear factor the product's own pixels were resized by; above 1: "
+        "enlarged) and, past 1.5, `product_enlargement_notice` (the product will look soft, and what to do).",
     )
 
 

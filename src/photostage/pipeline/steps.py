@@ -16,7 +16,7 @@ it needs to know about HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,6 +38,7 @@ from photostage.cutout.registry import needs_cutout
 from photostage.imaging import codecs, compose, geometry
 from photostage.imaging.codecs import DecodedImage, EncodedImage
 from photostage.imaging.harmonise import harmonise as harmonise_product
+from photostage.pipeline.enlargement import enlargement, enlargement_notice
 from photostage.pipeline.plan import Placement, brief_for, resolve_plan
 from photostage.pipeline.work import ImageWork, SceneWork, Tools
 from photostage.scenes.base import PlacedObject, RenderJob
@@ -133,6 +134,7 @@ def place(tools: Tools, work: SceneWork) -> None:
         view = template_view(scene.view, product, scene.template_facts)
         product = stand_on_surface(product, scene.template_facts, view, work.plan.placement.position_given)
     work.product = product
+    note_enlargement(work.notes, product)
 
 
 def render(tools: Tools, work: SceneWork) -> None:
@@ -216,6 +218,14 @@ STEPS: tuple[Step | ImageStep, ...] = (
     ImageStep("encode", encode),
     Step("store", store, progress=0.92),
 )
+STEP_NAMES = frozenset(step.name for step in STEPS)
+
+
+def stage_timings(profiling: Mapping[str, object]) -> dict[str, float]:
+    """The milliseconds per step in a response's ``profiling``, without its notes (numbers such as
+    ``product_enlargement`` or ``diffusion_steps_run`` are no timings)."""
+    return {name: float(value) for name, value in profiling.items()
+            if name in STEP_NAMES and isinstance(value, int | float)}
 
 
 # --- what the steps call ------------------------------------------------------------------------
@@ -284,6 +294,7 @@ def place_object(cutout: Cutout, placement: Placement, canvas: tuple[int, int]) 
         margins = placement.padding.fractions(canvas[0], canvas[1])
         box = geometry.padding_box((obj.shape[1], obj.shape[0]), canvas, margins)
     width, height = max(1, round(box.width)), max(1, round(box.height))
+    source_size = (obj.shape[1], obj.shape[0])
     resized = compose.resize(obj, width, height)
     layer = compose.place(resized, canvas[0], canvas[1], round(box.left), round(box.top))
     placed_box = alpha_box(layer[..., 3])
@@ -291,7 +302,18 @@ def place_object(cutout: Cutout, placement: Placement, canvas: tuple[int, int]) 
         raise PhotostageError(
             IMAGE_EMPTY_OBJECT, details={"object.position": ["the object is placed entirely off the canvas"]}
         )
-    return PlacedObject(rgba=layer, box=placed_box)
+    return PlacedObject(rgba=layer, box=placed_box, source_size=source_size,
+                        enlargement=enlargement(source_size, (width, height)))
+
+
+def note_enlargement(notes: dict[str, float | str | list[str] | dict[str, object]], product: PlacedObject) -> None:
+    """Say how much the product's own pixels were enlarged (``product_enlargement``; below 1 they
+    were shrunk) and, past :data:`~photostage.pipeline.enlargement.NOTICE_ABOVE`, that the product
+    will look soft and what to do (``product_enlargement_notice``)."""
+    notes["product_enlargement"] = round(product.enlargement, 2)
+    notice = enlargement_notice(product.enlargement, product.source_size)
+    if notice is not None:
+        notes["product_enlargement_notice"] = notice
 
 
 def store_outputs(

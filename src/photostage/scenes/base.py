@@ -42,6 +42,10 @@ class PlacedObject:
 
     rgba: np.ndarray
     box: tuple[int, int, int, int]
+    # The product's own pixels (width, height of the cut-out as placed, after any rotation) and the
+    # linear factor they were resized by to their size here (above 1: enlarged, so softer).
+    source_size: tuple[int, int] = (0, 0)
+    enlargement: float = 1.0
 
     @property
     def alpha(self) -> np.ndarray:

@@ -63,14 +63,17 @@ def stand_on_surface(product: PlacedObject, facts: SceneFacts | None, view: str,
     base_offset = base_row(product) - y0  # rows from the box top to the opaque base
     top = target - base_offset
     limit = round(_MARGIN * height)
+    shrink = 1.0
     if top < limit:  # too tall to stand there: shrink about the base
         factor = max(0.05, (target - limit) / max(base_offset, 1))
         new_w, new_h = max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))
         layer = compose.resize(layer, new_w, new_h)
+        shrink = new_w / max(x1 - x0, 1)
         base_offset = round(base_offset * factor)
         top = target - base_offset
         x0 = round((x0 + x1) / 2 - new_w / 2)
     placed = compose.place(layer, width, height, x0, top)
     if not placed[..., 3].any():
         return product
-    return PlacedObject(rgba=placed, box=_box_of(placed[..., 3]))
+    return PlacedObject(rgba=placed, box=_box_of(placed[..., 3]), source_size=product.source_size,
+                        enlargement=product.enlargement * shrink)
