@@ -7,10 +7,21 @@ everything under one data directory.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from photostage.secretfiles import read_or_create_secret
@@ -107,13 +118,162 @@ class TmpSettings(BaseModel):
         return "local" if database_url.startswith("sqlite") else "database"
 
 
-class ModelEntry(BaseModel):
+InitSource = Literal["studio", "neutral"]
+TemplateCall = Literal["auto", "img2img", "inpaint"]
+DEFAULT_PROMPT_SUFFIX = "professional product photography, photorealistic, soft natural light, high detail"
+DEFAULT_NEGATIVE_PROMPT = (
+    "text, watermark, logo, extra products, duplicate objects, people, hands, "
+    "blurry, lowres, deformed, cartoon"
+)
+
+
+class DiffusionOptions(BaseModel):
+    """Per-model settings of the diffusion engine (``engines.models.<name>.options``); every field
+    has a working default, a misspelt or out-of-range one fails the start.
+
+    * ``steps`` — denoising steps when the request gives none (a request's ``steps`` wins).
+    * ``guidance_scale`` — classifier-free guidance: how literally the prompt is followed.
+    * ``strength_prompt`` — share of the init image repainted in prompt scenes (1 = all of it:
+      the studio layout is then ignored; below 1 the model keeps its floor line and light).
+    * ``strength_transform`` / ``strength_adjust`` — the same for template scenes.
+    * ``scheduler`` — a diffusers scheduler class compatible with the weights, e.g.
+      ``DPMSolverMultistepScheduler``; ``None`` keeps the one saved with the weights.
+    * ``max_side`` — longest side the model renders at; the result is upscaled to the canvas.
+      ``None``: the model's native area (512² for SD 1.5, 1024² for SDXL), never above the canvas.
+    * ``init`` — the backdrop the model starts from: the ``studio`` engine's render of the same
+      prompt (consistent floor, light and shadows) or a ``neutral`` flat colour.
+    * ``protect_band`` — the band around the product the model may not paint, as a share of the
+      product's size (geometric mean of its box sides) at render size.
+    * ``mask_margin`` — the least width of that band, in pixels at render size.
+    * ``outline_check`` — check each result for paint that continues the product's outline past
+      the band; a flagged image is painted once more with a band twice as wide and another seed,
+      then the request fails (422) rather than return it.
+    * ``outline_threshold`` — how much continued outline is tolerated, as a share of the product's size.
+    * ``template_call`` — how template scenes are painted: ``img2img`` (the template restyled, where
+      the weights can: text-to-image SD/SDXL), ``inpaint`` (around the held product), ``auto`` (img2img
+      where possible).
+    * ``controlnet_scale`` — conditioning scale of the ControlNet when one is configured (Canny
+      edges of the init image hold the template's structure and the product's outline); 0: unused.
+    * ``max_batch`` — most images generated in one pipeline call; the memory plan may allow fewer.
+    * ``prompt_suffix`` / ``negative_prompt`` — appended to every request's prompt / negative.
+    * ``light_wrap`` — how much of the scene's light spills onto the product's soft edge.
+
+    Strict: ``"30"`` is not a number and ``true`` not an integer (a typo in a JSON setting fails).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    steps: int = Field(30, ge=1, le=200)
+    guidance_scale: float = Field(7.5, ge=0.0, le=30.0)
+    strength_prompt: float = Field(0.9, gt=0.0, le=1.0)
+    strength_transform: float = Field(0.75, gt=0.0, le=1.0)
+    strength_adjust: float = Field(0.35, gt=0.0, le=1.0)
+    scheduler: str | None = None
+    max_side: int | None = Field(None, ge=32, le=8192)
+    init: InitSource = "studio"
+    protect_band: float = Field(0.04, ge=0.0, le=0.5)
+    mask_margin: int = Field(4, ge=0, le=64)
+    outline_check: bool = True
+    outline_threshold: float = Field(0.25, ge=0.01, le=10.0)
+    template_call: TemplateCall = "auto"
+    controlnet_scale: float = Field(0.8, ge=0.0, le=2.0)
+    max_batch: int = Field(4, ge=1, le=64)
+    prompt_suffix: str = DEFAULT_PROMPT_SUFFIX
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    light_wrap: float = Field(0.35, ge=0.0, le=1.0)
+
+
+class StudioOptions(BaseModel):
+    """The built-in studio engine takes no per-model options: any key is a mistake."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StudioModel(BaseModel):
+    """A model rendered by the built-in, procedural ``studio`` engine (CPU, no weights)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    engine: Literal["studio"] = "studio"
+    options: StudioOptions = Field(default_factory=StudioOptions)
+
+
+class DiffusionModel(BaseModel):
+    """A model rendered by the ``diffusion`` engine (the weights of ``engines.diffusion_path``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    engine: Literal["diffusion"] = "diffusion"
+    options: DiffusionOptions = Field(default_factory=DiffusionOptions)
+
+
+# One entry of the model table, told apart by its ``engine``.
+ModelConfig = Annotated[StudioModel | DiffusionModel, Field(discriminator="engine")]
+ENGINE_NAMES = ("studio", "diffusion")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """The scene registry's view of a model: an engine name and its options as given. Any engine
+    name goes here (tests register engines of their own); the settings' table is the typed one."""
+
     engine: str
-    options: dict[str, object] = Field(default_factory=dict)
+    options: Mapping[str, object] = field(default_factory=dict)
 
 
-def default_models() -> dict[str, ModelEntry]:
-    return {name: ModelEntry(engine="studio") for name in ("v1", "v2-beta", "v2")}
+def model_entry(model: StudioModel | DiffusionModel) -> ModelEntry:
+    return ModelEntry(model.engine, model.options.model_dump(exclude_unset=True))
+
+
+def default_models(diffusion: bool = False) -> dict[str, StudioModel | DiffusionModel]:
+    """The table when none is configured: every model on the studio engine, except ``v2`` on the
+    diffusion engine when weights are configured (``engines.diffusion_path``)."""
+    models: dict[str, StudioModel | DiffusionModel] = {name: StudioModel() for name in ("v1", "v2-beta", "v2")}
+    if diffusion:
+        models["v2"] = DiffusionModel()
+    return models
+
+
+def describe_option_errors(errors: list[ErrorDetails]) -> str:
+    """What is wrong in a diffusion model's options, one clause per problem (unknown keys
+    together, with the known ones)."""
+    lines: list[str] = []
+    unknown: list[str] = []
+    for item in errors:
+        name = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            unknown.append(name)
+        else:
+            lines.append(f"option {name!r}: {item['msg']}, not {item['input']!r}")
+    if unknown:
+        lines.insert(0, f"unknown diffusion option(s) {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(DiffusionOptions.model_fields)}")
+    return "; ".join(lines)
+
+
+def describe_model_errors(error: ValidationError) -> str:
+    """What is wrong in the model table (``engines.models``), each clause naming the setting:
+    ``engines.models.v2.options: unknown diffusion option(s) stepz; known: ...``."""
+    lines: list[str] = []
+    by_model: dict[str, list[ErrorDetails]] = {}
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"]]
+        name = loc[0] if loc else ""
+        where = f"engines.models.{name}"
+        if item["type"] == "union_tag_invalid":
+            lines.append(f"{where}.engine: {item['input'].get('engine')!r} is not an engine; "
+                         f"known: {', '.join(ENGINE_NAMES)}")
+        elif item["type"] == "union_tag_not_found":
+            lines.append(f"{where}: no engine named; add \"engine\": one of {', '.join(ENGINE_NAMES)}")
+        elif len(loc) >= 4 and loc[1] == "diffusion" and loc[2] == "options":
+            by_model.setdefault(name, []).append({**item, "loc": tuple(loc[3:])})
+        elif item["type"] == "extra_forbidden" and len(loc) >= 3:
+            setting = ".".join(loc[2:-1])
+            known = "engine, options" if not setting else "none (the studio engine takes no options)"
+            lines.append(f"{'.'.join([where, *loc[2:-1]])}: unknown key {loc[-1]!r}; known: {known}")
+        else:
+            lines.append(f"{'.'.join([where, *loc[2:]])}: {item['msg']}, not {item['input']!r}")
+    for name, items in by_model.items():
+        lines.append(f"engines.models.{name}.options: {describe_option_errors(items)}")
+    return "; ".join(lines)
 
 
 class DiffusionMemorySettings(BaseModel):
@@ -128,10 +288,16 @@ class DiffusionMemorySettings(BaseModel):
 
 
 class EnginesSettings(BaseModel):
-    models: dict[str, ModelEntry] = Field(default_factory=default_models)
+    models: dict[str, ModelConfig] = Field(
+        default_factory=default_models,
+        description="The model table: model name → {\"engine\": \"studio\"} or {\"engine\": \"diffusion\", "
+        "\"options\": {...}}. Unset: every model on studio, and `v2` on diffusion when diffusion_path is set. "
+        "A table given is used as written.",
+    )
     diffusion_path: Path | None = Field(
         None, description="Local diffusion weights: a diffusers-format directory (SD 1.5/2, SDXL, FLUX.1 Fill; "
-        "inpainting or text-to-image) or a single .safetensors/.ckpt checkpoint; when set, `v2` maps to diffusion."
+        "inpainting or text-to-image) or a single .safetensors/.ckpt checkpoint; when set and no model "
+        "table is given, `v2` maps to diffusion."
     )
     diffusion_config: Path | None = Field(
         None, description="For a single-file checkpoint: a diffusers-format directory with the same "
@@ -151,6 +317,29 @@ class EnginesSettings(BaseModel):
     diffusion_queue: int = Field(
         4, ge=0, le=1000, description="Diffusion calls that may wait for the device; more get 503 + Retry-After."
     )
+
+    @field_validator("models", mode="wrap")
+    @classmethod
+    def _readable_model_errors(cls, value: object, handler: ValidatorFunctionWrapHandler) -> object:
+        try:
+            return handler(value)
+        except ValidationError as error:
+            raise ValueError(describe_model_errors(error)) from None
+
+    @model_validator(mode="after")
+    def _weights_used(self) -> EnginesSettings:
+        """Weights and no model table: `v2` renders with them (documented default). A table given
+        is used as written; one where no model uses the configured weights is a mistake."""
+        if self.diffusion_path is None:
+            return self
+        if "models" not in self.model_fields_set:
+            self.models = default_models(diffusion=True)
+        elif not any(model.engine == "diffusion" for model in self.models.values()):
+            raise ValueError(
+                "engines.diffusion_path is set but no model in engines.models uses the diffusion engine: map one, "
+                'e.g. PHOTOSTAGE_ENGINES__MODELS=\'{"v1": {"engine": "studio"}, "v2": {"engine": "diffusion"}}\''
+            )
+        return self
 
     @field_validator("diffusion_device")
     @classmethod
@@ -243,9 +432,6 @@ class Settings(BaseSettings):
             self.storage.connectors["local"] = LocalConnectorSettings(root=self.data_dir / "storage")
         if self.cutout.models_dir is None:
             self.cutout.models_dir = self.data_dir / "models"
-        v2 = self.engines.models.get("v2")
-        if self.engines.diffusion_path is not None and v2 is not None and v2.engine == "studio":
-            self.engines.models["v2"] = ModelEntry(engine="diffusion")
         if self.tmp.store == "s3" and self.tmp.s3 is None:
             raise ValueError("tmp.store is s3 but no bucket is configured: set PHOTOSTAGE_TMP__S3__BUCKET "
                              "(and __ENDPOINT_URL, __KEY, __SECRET for an S3-compatible store)")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from photostage.config import ModelEntry, Settings
+from photostage.config import ModelEntry, Settings, model_entry
 from photostage.contract.errors import MODEL_UNAVAILABLE, PhotostageError
 from photostage.scenes.base import SceneEngine, SceneSpec, needs_no_generation, with_render_many
 from photostage.scenes.effect import BuiltinEngine
@@ -102,9 +102,9 @@ def local_engines() -> SceneEngines:
     from photostage.scenes.studio.engine import StudioEngine
     from photostage.scenes.studio.prompt import describe_product
 
-    return SceneEngines(
-        engines={"studio": StudioEngine()}, models=default_models(), builtin=BuiltinEngine(), describer=describe_product
-    )
+    models = {name: model_entry(model) for name, model in default_models().items()}
+    return SceneEngines(engines={"studio": StudioEngine()}, models=models, builtin=BuiltinEngine(),
+                        describer=describe_product)
 
 
 def build_scene_engines(settings: Settings) -> SceneEngines:
@@ -112,18 +112,10 @@ def build_scene_engines(settings: Settings) -> SceneEngines:
     from photostage.scenes.studio.prompt import describe_product
 
     engines: dict[str, SceneEngine] = {"studio": StudioEngine()}
-    if settings.engines.diffusion_path is not None:
+    if settings.engines.diffusion_path is not None:  # the model table's options were checked with the settings
         from photostage.scenes.diffusion.engine import DiffusionEngine, settings_from
-        from photostage.scenes.diffusion.options import parse_options
 
-        for name, entry in settings.engines.models.items():  # a misspelt option fails the start, not requests
-            if entry.engine == "diffusion":
-                try:
-                    parse_options(entry.options)
-                except ValueError as error:
-                    raise ValueError(f"engines.models.{name}.options: {error}") from None
         diffusion = settings_from(settings.engines)
         engines["diffusion"] = DiffusionEngine(diffusion.path, settings=diffusion)
-    return SceneEngines(
-        engines=engines, models=dict(settings.engines.models), builtin=BuiltinEngine(), describer=describe_product
-    )
+    models = {name: model_entry(model) for name, model in settings.engines.models.items()}
+    return SceneEngines(engines=engines, models=models, builtin=BuiltinEngine(), describer=describe_product)
