@@ -123,6 +123,7 @@ def test_place_by_dragging_and_generate(live_server: LiveServer, tmp_path: Path)
             page.wait_for_function(IMAGE_LOADED, timeout=240_000)
             shown = page.locator("#request-json").inner_text()
             curl = page.locator("#request-curl").inner_text()
+            notice = page.locator("#notice").inner_text()  # a 262 px tall product on a 1144 px canvas
             page.screenshot(path=str(tmp_path / "playground.png"), full_page=True)
         finally:
             browser.close()
@@ -142,6 +143,7 @@ def test_place_by_dragging_and_generate(live_server: LiveServer, tmp_path: Path)
     assert body["output"]["number_of_images"] == 1
     assert "data:…(" in shown and "base64" not in shown
     assert "$PHOTOSTAGE_API_KEY" in curl
+    assert "enlarged" in notice and "will look soft" in notice, notice
     expected = server_box_size(product, rotation=30, scale=0.5, aspect_ratio="4:5")
     assert drawn[0] == pytest.approx(expected[0], rel=0.02)
     assert drawn[1] == pytest.approx(expected[1], rel=0.02)
@@ -246,6 +248,65 @@ def test_the_result_matches_the_preview_and_shows_on_a_laptop_screen(
     assert abs(y1 - (drawn["top"] + drawn["height"])) <= tolerance, (y1, drawn)
     assert image_box is not None and image_box["y"] >= 0 and image_box["y"] + image_box["height"] <= 800
     assert emptied == 0
+
+
+def busy_photo_file(tmp_path: Path) -> Path:
+    """A bottle on a cluttered background: the server's cut-out gate refuses it (422, 3021)."""
+    import cv2
+
+    from photostage.cutout.synthetic import render_scene
+
+    path = tmp_path / "busy.jpg"
+    assert cv2.imwrite(str(path), render_scene("bottle", "cluttered", (320, 320), seed=4).rgb[..., ::-1])
+    return path
+
+
+@pytest.mark.slow
+def test_a_refused_cut_out_shows_its_message_and_the_ways_out(live_server: LiveServer, tmp_path: Path) -> None:
+    """The preview of a photo the cut-out gate refuses shows the server's message and two actions:
+    keep the cut-out (least confidence 0: the preview then shows its confidence and reasons, and the
+    request carries the field), or turn removal off (the whole photo is the product)."""
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    settled = "() => ['server', 'error'].includes(document.querySelector('#drop').dataset.cutout)"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 800})
+            page.goto(live_server.url + "/")
+            page.fill("#api-key", live_server.api_key)
+            page.press("#api-key", "Tab")
+            page.set_input_files("#product-file", str(busy_photo_file(tmp_path)))
+            # the first classical cut-out may compile pymatting's kernels: a bound, not a timing
+            page.wait_for_function(settled, timeout=240_000)
+            refused = page.locator("#error").inner_text()
+            page.click("#action-keep-cutout")
+            page.wait_for_function("() => document.querySelector('#drop').dataset.cutout === 'server'",
+                                   timeout=240_000)
+            kept_status = page.locator("#cutout-status").inner_text()
+            reasons = page.locator("#cutout-reasons li").all_inner_texts()
+            kept_request = json.loads(page.locator("#request-json").inner_text())
+            page.fill("#min-confidence", "")
+            page.press("#min-confidence", "Tab")
+            page.locator("#error").wait_for(state="visible", timeout=240_000)  # hidden while it cuts again
+            refused_again = page.locator("#error").inner_text()
+            page.screenshot(path=str(tmp_path / "playground-refused.png"))
+            page.click("#action-removal-off")
+            page.wait_for_function("() => document.querySelector('#drop').dataset.cutout === 'server'",
+                                   timeout=240_000)
+            off_status = page.locator("#cutout-status").inner_text()
+            off_request = json.loads(page.locator("#request-json").inner_text())
+            error_after = page.locator("#error").is_visible()
+        finally:
+            browser.close()
+    assert "3021" in refused and "not reliable" in refused, refused
+    assert "confidence 0." in kept_status and reasons, (kept_status, reasons)
+    assert kept_request["object"]["min_cutout_confidence"] == 0
+    assert "3021" in refused_again, refused_again
+    assert "Removal off" in off_status and not error_after, off_status
+    assert off_request["object"]["remove_background"] is False
+    assert "min_cutout_confidence" not in off_request["object"]
 
 
 def test_api_docs_render_with_no_network(live_server: LiveServer) -> None:

@@ -9,6 +9,7 @@ const POLL_MS = 500;
 const WORK_MAX_SIDE = 1024;
 const HANDLE_RADIUS = 7;
 const KNOB_OFFSET = 28;
+const CUTOUT_UNCERTAIN = "3021"; // the server's cut-out gate refused the photo's automatic cut-out
 
 const $ = (id) => document.getElementById(id);
 
@@ -209,9 +210,18 @@ function removalOff() {
   return !$("remove-bg").checked;
 }
 
+// The least cut-out confidence this page asks for (object.min_cutout_confidence), or null for the server's.
+function minConfidence() {
+  const text = $("min-confidence").value.trim();
+  const value = Number(text);
+  return text === "" || !Number.isFinite(value) ? null : Math.min(1, Math.max(0, value));
+}
+
 function buildObject() {
   const object = { image_url: state.product ? state.product.dataUri : "" };
   if (removalOff()) object.remove_background = false;
+  const least = minConfidence();
+  if (least !== null && !removalOff()) object.min_cutout_confidence = least;
   const mode = placement();
   if (mode === "absolute") {
     object.scale = round(state.scale, 4);
@@ -596,9 +606,14 @@ async function useProduct(file) {
   }
 }
 
-function setCutoutStatus(text, from) {
+function setCutoutStatus(text, from, reasons = []) {
   $("cutout").classList.remove("hidden");
   $("cutout-status").textContent = text;
+  $("cutout-reasons").replaceChildren(...reasons.map((reason) => {
+    const item = document.createElement("li");
+    item.textContent = reason;
+    return item;
+  }));
   $("drop").dataset.cutout = from;
   if (state.product) $("cutout-image").src = state.product.trimmed.toDataURL("image/png");
 }
@@ -616,6 +631,8 @@ async function previewCutout() {
   setCutoutStatus("Cutting out…", "pending");
   const body = { image_url: product.dataUri };
   if (removalOff()) body.remove_background = false;
+  const least = minConfidence();
+  if (least !== null && !removalOff()) body.min_cutout_confidence = least;
   try {
     const response = await fetch("/v1/cutout/preview", { method: "POST", headers: headers(), body: JSON.stringify(body) });
     const answer = await readBody(response);
@@ -632,9 +649,10 @@ async function previewCutout() {
     state.rotated = null;
     const [x0, y0, x1, y1] = data.box;
     const size = `${x1 - x0}×${y1 - y0} px of ${data.width}×${data.height}`;
-    setCutoutStatus(data.removed ? `Background removed (${data.engine}): the product is ${size}.`
+    const confidence = `confidence ${Number(data.confidence).toFixed(2)}`;
+    setCutoutStatus(data.removed ? `Background removed (${data.engine}, ${confidence}): the product is ${size}.`
       : removalOff() ? `Removal off: the whole photo is the product (${size}).`
-        : `Used as it is (it has transparency): ${size}.`, "server");
+        : `Used as it is (it has transparency): ${size}.`, "server", data.removed ? data.reasons || [] : []);
     hideError();
     refresh();
   } catch (error) {
@@ -823,7 +841,9 @@ function showError(body, context = {}) {
     }
     children.push(list);
   }
-  if (context.preview && context.status === 422 && !removalOff()) {
+  if (String(body.error_code) === CUTOUT_UNCERTAIN) {
+    children.push(cutoutActions());
+  } else if (context.preview && context.status === 422 && !removalOff()) {
     const hint = document.createElement("p");
     hint.textContent = "Untick “Remove the background” to use the photo as it is, or use a PNG with transparency.";
     children.push(hint);
@@ -831,6 +851,40 @@ function showError(body, context = {}) {
   box.replaceChildren(...children);
   box.classList.remove("hidden");
   box.scrollIntoView({ block: "nearest" });
+}
+
+// The ways out of a refused cut-out (3021), as buttons: use the photo as it is, or keep the doubtful
+// cut-out by lowering the least confidence for this page's requests. Either previews again.
+function cutoutActions() {
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  const off = document.createElement("button");
+  off.type = "button";
+  off.className = "ghost";
+  off.id = "action-removal-off";
+  off.textContent = "Turn background removal off";
+  off.addEventListener("click", () => {
+    $("remove-bg").checked = false;
+    $("remove-bg").dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  const keep = document.createElement("button");
+  keep.type = "button";
+  keep.className = "ghost";
+  keep.id = "action-keep-cutout";
+  keep.textContent = "Keep this cut-out anyway (least confidence 0)";
+  keep.addEventListener("click", () => {
+    $("min-confidence").value = "0";
+    $("min-confidence").dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  actions.append(off, keep);
+  return actions;
+}
+
+function showNotices(data) {
+  const profiling = (data && data.profiling) || {};
+  const notice = profiling.product_enlargement_notice;
+  $("notice").textContent = notice ? `Note: ${notice}.` : "";
+  $("notice").classList.toggle("hidden", !notice);
 }
 
 function resultCard(output, index) {
@@ -864,6 +918,7 @@ function resultCard(output, index) {
 
 function clearResults() {
   $("gallery").replaceChildren();
+  showNotices(null);
   $("stage-panel").classList.remove("has-results");
   fitCanvas();
   draw();
@@ -874,6 +929,7 @@ function clearResults() {
 function showResults(data) {
   const outputs = (data && data.output) || [];
   $("gallery").replaceChildren(...outputs.map(resultCard));
+  showNotices(data);
   $("stage-panel").classList.toggle("has-results", outputs.length > 0);
   fitCanvas();
   draw();
@@ -945,13 +1001,16 @@ function wireKey() {
     loadModels();
     if (state.product && state.product.from !== "server") previewCutout();
   });
-  $("remove-bg").addEventListener("change", () => {
+  const cutAgain = () => {
     if (!state.product) return;
     Object.assign(state.product, trimProduct(state.product.image), { from: "browser" });
     state.rotated = null;
+    hideError();
     clearResults();
     previewCutout();
-  });
+  };
+  $("remove-bg").addEventListener("change", cutAgain);
+  $("min-confidence").addEventListener("change", cutAgain);
 }
 
 function main() {
