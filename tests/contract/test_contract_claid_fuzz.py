@@ -64,12 +64,27 @@ DEVIATIONS: tuple[Deviation, ...] = (
               "to an https destination"),
     Deviation(r"POST /v1/scene/create", 400, frozenset({"5006"}), r"output\.destination",
               "an https destination that does not take the upload (refused, expired, unreachable)"),
+    Deviation(r"POST /v1/scene/create", 400, frozenset({"5007"}), r".*",
+              "a storage whose endpoint resolves to an address the server may not connect to (SSRF guard)"),
     Deviation(r"POST /v1/scene/create", 400, frozenset({"5005"}), r".*",
               "a storage:// input that cannot be read"),
     Deviation(r"POST /v1/scene/create", 404, frozenset({"5001", "5003"}), r".*",
               "a storage:// URI naming a storage or object that does not exist"),
     Deviation(r"POST /v1/scene/create", 422, frozenset({"3013"}), r".*",
               "an input with nothing in it (fully transparent) has no product to place"),
+    Deviation(r"POST /v1/scene/create", 422, frozenset({"3021"}), r"object\.image_url",
+              "the cut-out quality gate: an opaque photo whose automatic cut-out is not reliable (a busy "
+              "background, the product filling the frame) is refused rather than staged with a broken "
+              "product; the message says what to do (a transparent PNG, the neural engine, "
+              "object.remove_background false, or object.min_cutout_confidence 0)"),
+    Deviation(r"POST /v1/scene/create", 422, frozenset({"3020", "4003"}), r".*",
+              "the cut-out or scene engine failed on this input (logged with its traceback): a valid "
+              "image is never a 5xx"),
+    Deviation(r"POST /v1/scene/create", 422, frozenset({"4001"}), r".*",
+              "the model asked for maps to an engine this server does not have (no diffusion weights), "
+              "never a silent substitute"),
+    Deviation(r"POST /v1/scene/create", 422, frozenset({"4005"}), r".*",
+              "the diffusion model painted past the product's outline twice"),
     Deviation(r"POST /v1/scene/create", 422, frozenset({"5002"}), r".*",
               "a storage path with .., control characters, or another unsafe form"),
     Deviation(r"POST /v1/scene/create", 422, frozenset({"9000"}),
@@ -144,6 +159,40 @@ def send(target: Target, case: Any) -> None:
                                f"{json.dumps(kwargs.get('json'))[:400]}")
 
 
+def small_jpeg_uri(kind: str, backdrop: str, **style: str) -> str:
+    """An opaque JPEG product photo short enough to stay schema-valid (≤ 4096 characters), so the
+    automatic cut-out and its quality gate are part of the fuzzing."""
+    import base64
+
+    import cv2
+
+    from photostage.cutout.synthetic import render_scene
+
+    rgb = render_scene(kind, backdrop, (96, 96), seed=4, **style).rgb
+    ok, encoded = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 70])
+    uri = "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode()
+    assert ok and len(uri) <= 4096
+    return uri
+
+
+def busy_photo_uri() -> str:
+    """A bottle on a cluttered background: the cut-out gate refuses it (3021)."""
+    return small_jpeg_uri("bottle", "cluttered")
+
+
+def packshot_uri() -> str:
+    """A white carton on a white sweep: cut out and staged (200)."""
+    return small_jpeg_uri("carton", "white", tone="white")
+
+
+def claid_valid(body: dict[str, Any]) -> None:
+    """Raise unless ``body`` is valid for POST /v1/scene/create under Claid's own schema."""
+    import jsonschema
+
+    components = json.loads(CLAID_SCHEMA.read_text())["components"]
+    jsonschema.validate(body, {"$ref": "#/components/schemas/SceneCreateAPIIn", "components": components})
+
+
 def with_real_image(case: Any, url: str | None) -> Any:
     body = case.body
     if url is not None and isinstance(body, dict) and isinstance(body.get("object"), dict):
@@ -163,7 +212,8 @@ def run(strategy: st.SearchStrategy[Any], examples: int, target: Target) -> None
 
 def test_claid_valid_scene_bodies(target: Target) -> None:
     operation = target.schema["/v1/scene/create"]["POST"]
-    urls = st.one_of(st.none(), st.just(tiny_product_uri()), st.just("storage://local/none.png"))
+    urls = st.one_of(st.none(), st.just(tiny_product_uri()), st.just("storage://local/none.png"),
+                     st.just(packshot_uri()), st.just(busy_photo_uri()))
     run(st.builds(with_real_image, operation.as_strategy(GenerationMode.POSITIVE), urls), SCENE_EXAMPLES, target)
     answers = {key: count for key, count in target.answers.items() if key[0] == "POST /v1/scene/create"}
     print("\nClaid-valid scene bodies:", dict(sorted(answers.items())))
@@ -180,3 +230,19 @@ def test_claid_valid_storage_calls(target: Target) -> None:
         run(operation.as_strategy(GenerationMode.POSITIVE), OTHER_EXAMPLES, target)
     print("\nClaid-valid storage calls:", dict(sorted(k for k in target.answers.items() if "storage" in k[0][0])))
     assert target.unlisted == [], "refusals of Claid-valid bodies not in DEVIATIONS:\n" + "\n".join(target.unlisted)
+
+
+def test_a_photo_the_cut_out_gate_refuses_is_a_listed_deviation(target: Target) -> None:
+    """A Claid-valid body whose photo the cut-out gate refuses (422, 3021) is on the list, by its own
+    entry; the same body with a studio packshot is a 200."""
+    answers = {}
+    for name, image_url in (("busy", busy_photo_uri()), ("packshot", packshot_uri())):
+        body = {"object": {"image_url": image_url, "scale": 0.5}, "scene": {"effect": "shadows", "color": "white"},
+                "output": {"number_of_images": 1, "format": "png"}}
+        claid_valid(body)
+        answers[name] = target.client.post("/v1/scene/create", json=body, headers=target.headers)
+    assert answers["packshot"].status_code == 200, answers["packshot"].text
+    refusal = answers["busy"]
+    assert refusal.status_code == 422 and refusal.json()["error_code"] == "3021", refusal.text
+    deviation = allowed("POST /v1/scene/create", 422, refusal.json())
+    assert deviation is not None and "quality gate" in deviation.why
