@@ -375,6 +375,11 @@ class RateLimitSettings(BaseModel):
 class JobsSettings(BaseModel):
     runner: Literal["local", "celery"] = "local"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_key_prefix: str = Field(
+        "photostage:", min_length=1, max_length=100, pattern=r"^\S+$",
+        description="Prefix of every Redis key of the queue and the shared rate limits: deployments that share "
+        "one Redis set one each; the API and its workers must have the same.",
+    )
     local_workers: int = Field(1, ge=1, le=64)
     max_queue: int = Field(1000, ge=1)
     webhook_timeout_s: float = Field(10.0, gt=0)

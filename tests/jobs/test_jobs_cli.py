@@ -66,3 +66,20 @@ def test_worker_takes_its_lease_from_the_settings_unless_given(tmp_path: Path, m
     assert runner.invoke(command(), ["worker", *data_dir]).exit_code == 0
     assert runner.invoke(command(), ["worker", "--lease-s", "3", *data_dir]).exit_code == 0
     assert started == [7.0, 3.0]
+
+
+def test_worker_takes_its_redis_key_prefix_from_the_settings_unless_given(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The API reads the prefix from the settings only: a worker with the same settings uses the same keys."""
+    from photostage.config import Settings
+    from photostage.jobs.options import JobOptions
+
+    started: list[str] = []
+    monkeypatch.setattr("photostage.worker.run_worker",
+                        lambda settings, options, **_: started.append(options.redis_key_prefix))
+    monkeypatch.setenv("PHOTOSTAGE_JOBS__REDIS_KEY_PREFIX", "shop-a:")
+    runner = CliRunner()
+    data_dir = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(command(), ["worker", *data_dir]).exit_code == 0
+    assert runner.invoke(command(), ["worker", "--redis-prefix", "other:", *data_dir]).exit_code == 0
+    assert started == ["shop-a:", "other:"]
+    assert JobOptions.from_settings(Settings(data_dir=tmp_path).jobs).redis_key_prefix == "shop-a:"

@@ -32,7 +32,10 @@ def worker(
     redis_url: Annotated[
         str | None, typer.Option(help="Broker URL (default settings.jobs.redis_url).")
     ] = None,
-    redis_prefix: Annotated[str, typer.Option(help="Prefix of every Redis key of the queue.")] = "photostage:",
+    redis_prefix: Annotated[
+        str | None,
+        typer.Option(help="Prefix of every Redis key of the queue (default PHOTOSTAGE_JOBS__REDIS_KEY_PREFIX)."),
+    ] = None,
     lease_s: Annotated[
         float | None,
         typer.Option(min=1.0, help="Seconds a job stays owned without a heartbeat (default PHOTOSTAGE_JOBS__LEASE_S)."),
@@ -64,7 +67,7 @@ def worker(
         queue=queue,
         lease_s=lease_s if lease_s is not None else configured.lease_s,
         redis_url=redis_url or settings.jobs.redis_url,
-        redis_key_prefix=redis_prefix,
+        redis_key_prefix=redis_prefix or configured.redis_key_prefix,
     )
     plugins = [load_plugin(spec) for spec in plugin or []]
     if settings.jobs.runner != "celery":

@@ -61,6 +61,7 @@ class JobOptions:
             sync_claim_s=jobs.sync_claim_s,
             runner=jobs.runner,
             redis_url=jobs.redis_url,
+            redis_key_prefix=jobs.redis_key_prefix,
             local_workers=jobs.local_workers,
             max_queue=jobs.max_queue,
             webhook_timeout_s=jobs.webhook_timeout_s,
