@@ -42,13 +42,6 @@ class Box:
         return self.left + self.width / 2, self.top + self.height / 2
 
 
-def rotated_size(width: float, height: float, degrees: float) -> tuple[float, float]:
-    """Size of the axis-aligned box around a ``width``×``height`` rectangle rotated by ``degrees``."""
-    radians = math.radians(degrees % 360)
-    cos, sin = abs(math.cos(radians)), abs(math.sin(radians))
-    return width * cos + height * sin, width * sin + height * cos
-
-
 def absolute_box(
     object_size: tuple[float, float],
     canvas: tuple[int, int],

@@ -28,9 +28,6 @@ class LocalDispatcher:
     def submit(self, job_id: str) -> None:
         self._queue.put(job_id)
 
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     def start(self) -> None:
         if self._threads:
             return

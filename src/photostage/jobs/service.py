@@ -413,10 +413,6 @@ class JobService:
         secret = self.secrets.rotate(account_id)
         return WebhookConfigOut(url=None, secret_configured=True, secret=secret)
 
-    def queue_depth(self) -> int:
-        with self.sessions() as session:
-            return self.store.active_count(session)
-
 
 class JobParts(Protocol):
     """What the job service is built from (``photostage.services.Services`` has all of it)."""

@@ -33,14 +33,6 @@ def render_size(
     return rounded(width), rounded(height)
 
 
-def scale_box(box: tuple[int, int, int, int], factor_x: float, factor_y: float) -> tuple[int, int, int, int]:
-    x0, y0, x1, y1 = box
-    return (
-        int(math.floor(x0 * factor_x)), int(math.floor(y0 * factor_y)),
-        int(math.ceil(x1 * factor_x)), int(math.ceil(y1 * factor_y)),
-    )
-
-
 def product_hole(alpha: np.ndarray, margin: int) -> np.ndarray:
     """uint8 mask, 255 on the product (alpha above a few levels) grown by ``margin`` pixels."""
     hole = np.where(alpha > _OPAQUE_ENOUGH, np.uint8(255), np.uint8(0))

@@ -17,7 +17,6 @@ from typing import Literal
 from photostage.config import DEVICE_NAME
 
 DeviceKind = Literal["auto", "cpu", "cuda", "mps"]
-DtypeName = Literal["auto", "float16", "bfloat16", "float32"]
 DTYPE_NAMES: tuple[str, ...] = ("auto", "float16", "bfloat16", "float32")
 DTYPE_BYTES = {"float16": 2, "bfloat16": 2, "float32": 4}
 
@@ -174,7 +173,3 @@ def host_memory() -> DeviceMemory:
     except (OSError, ValueError, IndexError):
         pass
     return DeviceMemory(total=total, free=free)
-
-
-def gib(count: int | float) -> str:
-    return f"{count / 2**30:.1f} GiB"

@@ -33,8 +33,6 @@ MARGIN = 0.0  # one concept per slot: the best (a second only on a tie)
 PHRASE_MARGIN = 0.1  # a phrase means its best concept, and others only when nearly as close
 CONTEXT = 0.45  # a sub-phrase's concept must also be plausible for its whole clause ("the tree")
 
-PROPS = ("podium", "plants", "gifts", "pine", "ornaments", "leaves", "flowers", "pumpkins", "eggs", "petals", "shells")
-
 
 @dataclass(frozen=True)
 class Concept:

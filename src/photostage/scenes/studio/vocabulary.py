@@ -37,9 +37,6 @@ MATERIALS = (
     "plaster",
     "snow",
 )
-BACKDROPS = ("wall", "sweep", "bokeh", "sky", "sunset", "sea")
-LIGHTINGS = ("soft", "low_key", "sunlight", "golden_hour", "neon")
-MOODS = ("pastel", "monochrome", "vibrant", "warm", "cool", "earthy", "minimal")
 
 
 _GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
