@@ -327,6 +327,48 @@ def test_an_http_destination_through_the_api(api, canary: Canary, dns: Rebinding
     assert canary.accepted == []
 
 
+@pytest.mark.parametrize("field", ["object.image_url", "scene.template_url"])
+def test_image_and_template_downloads_through_the_api(api, canary: Canary, dns: RebindingDns, field: str) -> None:  # type: ignore[no-untyped-def]
+    """The request's URLs, checked earlier (the public answer), then fetched: the fetch's own
+    lookup answers loopback and the guard refuses it."""
+    client, auth = api
+    checked(dns, canary.port)
+    url = f"http://{REBIND}:{canary.port}/picture.png"
+    body: dict[str, Any] = {"object": {"image_url": PRODUCT_URI}, "scene": {"effect": "shadows"},
+                            "output": {"number_of_images": 1, "format": "jpeg"}}
+    if field == "object.image_url":
+        body["object"]["image_url"] = url
+    else:
+        body["scene"] = {"template_url": url, "view": "front", "template_mode": "lock"}
+    response = client.post("/v1/scene/create", json=body, headers=auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == SOURCE_FORBIDDEN.code and field in response.text
+    assert canary.accepted == []
+
+
+def test_the_webhook_of_an_async_job_reaches_nothing(api, canary: Canary, dns: RebindingDns) -> None:  # type: ignore[no-untyped-def]
+    """The key's webhook URL names the rebinding host; the job is DONE, its delivery is refused
+    by the guard at connect time (recorded on the delivery), and the canary counts nothing."""
+    client, auth = api
+    configured = client.put("/v1/webhooks", json={"url": f"http://{REBIND}:{canary.port}/hook"}, headers=auth)
+    assert configured.status_code == 200, configured.text
+    checked(dns, canary.port)
+    body = {"object": {"image_url": PRODUCT_URI}, "scene": {"effect": "shadows"}, "output": {"number_of_images": 1}}
+    accepted = client.post("/v1/scene/create/async", json=body, headers=auth)
+    assert accepted.status_code == 202, accepted.text
+    url = f"/v1/scene/create/async/{accepted.json()['data']['id']}/webhooks"
+    deliveries: list[dict[str, Any]] = []
+    for _ in range(12000):  # bounded by count, not by a clock
+        deliveries = client.get(url, headers=auth).json()["data"]
+        if deliveries and deliveries[0]["attempts"] >= 1:
+            break
+        time.sleep(0.05)
+    assert deliveries and deliveries[0]["attempts"] >= 1, deliveries
+    assert deliveries[0]["status"] != "DELIVERED" and deliveries[0]["last_status_code"] is None
+    assert "loopback, private or reserved" in (deliveries[0]["last_error"] or "")
+    assert dns.lookups >= 2 and canary.accepted == []
+
+
 def test_an_async_job_writing_to_a_rebinding_storage_ends_error_and_sends_nothing(  # type: ignore[no-untyped-def]
     api, canary: Canary, dns: RebindingDns
 ) -> None:

@@ -20,7 +20,7 @@ from photostage.jobs.options import JobOptions
 from photostage.jobs.service import build_job_service
 
 from ..conftest import data_uri, local_namespace, make_product, png_bytes  # noqa: TID252
-from .test_jobs_support import REDIS_URL, files_under, postgres_database, redis_prefix, wait_for
+from .test_jobs_support import PROCESS_GUARD_S, REDIS_URL, files_under, postgres_database, redis_prefix, wait_for
 
 pytestmark = pytest.mark.redis
 
@@ -67,13 +67,16 @@ class CeleryWorld:
         assert response.status_code == 202, response.text
         return response.json()["data"]["id"]
 
-    def wait_done(self, job_id: str, timeout_s: float) -> dict:
+    def wait_done(self, job_id: str, timeout_s: float = PROCESS_GUARD_S) -> dict:
+        """The job once final; the wait ends at once if every worker running now exits."""
+
         def finished() -> dict | None:
             job = self.job(job_id)
             return job if job["status"] in ("DONE", "ERROR", "CANCELLED") else None
 
+        running = [worker for worker in self.workers if worker.poll() is None]
         try:
-            return wait_for(finished, timeout_s, interval_s=0.1)  # type: ignore[return-value]
+            return wait_for(finished, timeout_s, interval_s=0.1, alive=running)  # type: ignore[return-value]
         except AssertionError:
             print(self.worker_logs())
             raise
@@ -135,7 +138,7 @@ def test_jobs_run_on_a_celery_worker_and_a_duplicate_message_is_harmless(tmp_pat
         world.start_worker(slow=False)
         job_ids = [world.submit(product_body()) for _ in range(3)]
         for job_id in job_ids:
-            job = world.wait_done(job_id, timeout_s=200)
+            job = world.wait_done(job_id)
             assert job["status"] == "DONE", job["error"]
             assert job["attempts"] == 1 and len(job["result"]["output"]) == 1
         # At-least-once delivery: the same message again finds the job DONE and leaves it be.
@@ -158,12 +161,13 @@ def test_a_worker_killed_mid_job_loses_nothing_and_duplicates_nothing(tmp_path: 
         body = product_body(number_of_images=4, destination="storage://local/kill/")
         body["scene"] = {"prompt": "a bottle on a marble table, soft light", "preference": "fast", "seed": 5}
         job_id = world.submit(body)
-        wait_for(lambda: world.job(job_id)["progress"]["stage"] == "render", 200, interval_s=0.05)
+        wait_for(lambda: world.job(job_id)["progress"]["stage"] == "render", PROCESS_GUARD_S, interval_s=0.05,
+                 alive=[first])
         first.kill()  # SIGKILL: no cleanup, no ack, the lease is left to expire
         first.wait()
         assert world.job(job_id)["status"] == "PROCESSING"
         world.start_worker(slow=True)
-        job = world.wait_done(job_id, timeout_s=200)
+        job = world.wait_done(job_id)
         assert job["status"] == "DONE", job["error"]
         assert job["attempts"] == 2
         names = [f"kill/{job_id}_{index}.png" for index in range(4)]

@@ -25,7 +25,7 @@ from photostage.config import Settings
 from photostage.jobs.options import JobOptions
 
 from .test_jobs_celery import product_body, stop
-from .test_jobs_support import wait_for
+from .test_jobs_support import PROCESS_GUARD_S, wait_for
 
 pytestmark = pytest.mark.redis
 REPO = Path(__file__).resolve().parents[2]
@@ -174,7 +174,7 @@ def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(t
                     )
 
                 try:
-                    wait_for(all_done, 240, interval_s=0.5)
+                    wait_for(all_done, PROCESS_GUARD_S, interval_s=0.5, alive=workers)
                 except AssertionError:
                     print(logs_of(logs))
                     raise
@@ -188,15 +188,16 @@ def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(t
 
 def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path) -> None:
     """SIGTERM mid-job with a 0.5 s grace: the job is ACCEPTED again, and another worker finishes it
-    (one attempt counted). The lease (600 s) outlasts every wait of this test, so the job coming
+    (one attempt counted). The lease (3600 s) outlasts every wait of this test, so the job coming
     back can only be the stopping worker handing it back, never its lease running out: no clock
-    is read, however slow the machine."""
+    is read, however slow the machine. The waits are bounded by PROCESS_GUARD_S (only a broken
+    test reaches it) and end at once when the worker they wait on exits."""
     logs = tmp_path / "logs"
     logs.mkdir()
     with private_redis(tmp_path) as server:
         settings = Settings(data_dir=tmp_path / "api", database_url=f"sqlite:///{tmp_path / 'fleet.db'}",
                             rate_limit={"enabled": False}, jobs={"runner": "celery", "redis_url": server.url})
-        options = dataclasses.replace(JobOptions.from_settings(settings.jobs), queue="fleet", lease_s=600.0,
+        options = dataclasses.replace(JobOptions.from_settings(settings.jobs), queue="fleet", lease_s=3600.0,
                                       redis_key_prefix="fleet:")
         with api(settings, options) as (client, headers):
             slow = {"PHOTOSTAGE_JOBS__SHUTDOWN_GRACE_S": "0.5", "PHOTOSTAGE_TEST_RENDER_DELAY_S": "3"}
@@ -209,21 +210,24 @@ def test_a_worker_stopped_with_sigterm_hands_its_job_back_at_once(tmp_path: Path
                 return client.get(f"/v1/scene/create/async/{job_id}", headers=headers).json()["data"]
 
             try:
-                wait_for(lambda: job()["status"] == "PROCESSING", 120, interval_s=0.1)
+                wait_for(lambda: job()["status"] == "PROCESSING", PROCESS_GUARD_S, interval_s=0.1, alive=[first])
             except AssertionError:
                 print(logs_of(logs))
                 raise
             first.send_signal(signal.SIGTERM)
-            try:  # well within the 600 s lease: handed back, not left to expire
-                wait_for(lambda: job()["status"] == "ACCEPTED", 120, interval_s=0.1)
+            try:  # handed back (the lease outlasts the guard: it cannot have expired)
+                wait_for(lambda: job()["status"] == "ACCEPTED", PROCESS_GUARD_S, interval_s=0.1)
             except AssertionError:
                 print(job()["status"], logs_of(logs))
                 raise
-            assert first.wait(timeout=60) == 0
+            assert first.wait(timeout=PROCESS_GUARD_S) == 0  # it stops at the job's next step, then exits
             second = start_worker(settings, options, logs, "second")
             try:
-                done = wait_for(lambda: (record := job())["status"] in ("DONE", "ERROR") and record, 200,
-                                interval_s=0.2)
+                done = wait_for(lambda: (record := job())["status"] in ("DONE", "ERROR") and record,
+                                PROCESS_GUARD_S, interval_s=0.2, alive=[second])
+            except AssertionError:
+                print(job()["status"], logs_of(logs))
+                raise
             finally:
                 stop(second)
             assert done["status"] == "DONE" and done["attempts"] == 1, done
@@ -257,8 +261,8 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_once_its_cla
             env={**environment, "PHOTOSTAGE_DATA_DIR": str(tmp_path / name), "PHOTOSTAGE_TEST_RENDER_DELAY_S": delay_s},
             stdout=(tmp_path / f"{name}.log").open("wb"), stderr=subprocess.STDOUT,
         )
-        wait_for(lambda: port_file.exists() and _answers(f"http://127.0.0.1:{port_file.read_text()}/healthz"), 240,
-                 interval_s=0.2)
+        wait_for(lambda: port_file.exists() and _answers(f"http://127.0.0.1:{port_file.read_text()}/healthz"),
+                 PROCESS_GUARD_S, interval_s=0.2, alive=[process])
         return process, f"http://127.0.0.1:{port_file.read_text()}"
 
     body = product_body()  # a prompt scene renders through the slow engine (60 s on the first API)
@@ -273,7 +277,8 @@ def test_an_api_killed_during_a_sync_request_lets_the_retry_through_once_its_cla
                 target=lambda: _quietly(lambda: http.post(f"{first_url}/v1/scene/create", json=body,
                                                           headers=headers)), daemon=True,
             ).start()
-            wait_for(lambda: _claimed(settings.sqlalchemy_url), 120, interval_s=0.2)  # the first holds the key
+            wait_for(lambda: _claimed(settings.sqlalchemy_url), PROCESS_GUARD_S, interval_s=0.2,
+                     alive=[first])  # the first holds the key
             first.kill()
             first.wait()
             answer = None

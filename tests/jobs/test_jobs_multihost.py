@@ -22,7 +22,7 @@ from photostage.jobs.options import JobOptions
 from ..conftest import moto_s3  # noqa: TID252
 from .test_jobs_celery import product_body, stop
 from .test_jobs_fleet import logs_of, private_redis
-from .test_jobs_support import postgres_database, wait_for
+from .test_jobs_support import PROCESS_GUARD_S, postgres_database, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 REPO = Path(__file__).resolve().parents[2]
@@ -118,7 +118,8 @@ def test_an_api_and_two_workers_on_separate_disks_share_only_the_database_and_re
                     s3_keys = []
                     for index, job_id in enumerate(jobs):
                         try:
-                            job = wait_for(lambda h=headers, j=job_id: finished(h, j), 120, interval_s=0.2)
+                            job = wait_for(lambda h=headers, j=job_id: finished(h, j), PROCESS_GUARD_S, interval_s=0.2,
+                                           alive=workers)
                         except AssertionError:
                             print(logs_of(logs))
                             raise

@@ -7,10 +7,11 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,14 +107,27 @@ def effect_body(image_url: str = "data:image/png;base64,AAAA", images: int = 1, 
             "output": {"number_of_images": images, "format": "png", **output}}
 
 
-def wait_for(condition: Callable[[], object], timeout_s: float = 120.0, interval_s: float = 0.02) -> object:
+# The guard of a wait on other processes (a worker starting, then rendering): far beyond what it
+# takes on a busy 2-core machine (a worker's start alone took about 70 s under a load
+# average of 12), so only a broken test ever reaches it; a process that died ends the wait at once.
+PROCESS_GUARD_S = 900.0
+
+
+def wait_for(condition: Callable[[], object], timeout_s: float = 120.0, interval_s: float = 0.02,
+             alive: Sequence[subprocess.Popen] = ()) -> object:
     """``condition()`` once it is true. The bound only ends a broken test: it is far beyond what
-    any condition needs on a loaded machine, and no test asserts how soon a condition came true."""
+    any condition needs on a loaded machine, and no test asserts how soon a condition came true.
+    ``alive``: processes the condition depends on; one that exits ends the wait with its status
+    (a test never waits out its guard for a worker that is gone)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        for process in alive:
+            if process.poll() is not None:
+                raise AssertionError(f"process {process.args!r} exited ({process.returncode}) before the "
+                                     "condition was met")
         time.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s")
 

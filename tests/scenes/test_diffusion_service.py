@@ -98,7 +98,7 @@ def test_weights_load_at_start_and_requests_meanwhile_get_503(tmp_path: Path, we
     release = threading.Event()
 
     def slow_load(source: WeightsSource, runtime: Runtime):  # type: ignore[no-untyped-def]
-        release.wait(120)  # the disk is slow today: the load ends when the test says so
+        release.wait(600)  # the disk is slow today: the load ends when the test says so
         return load_pipeline(source, runtime)
 
     engine._loader = PipelineLoader(engine.source, engine.settings.runtime, load=slow_load)
@@ -112,7 +112,7 @@ def test_weights_load_at_start_and_requests_meanwhile_get_503(tmp_path: Path, we
         assert "loading" in early.json()["error_details"]["scene.model"][0]
         assert services.credits.left(account) == before  # refused before any credit was reserved
         release.set()
-        assert engine._loader.wait(120) and engine.loaded
+        assert engine._loader.wait(300) and engine.loaded
         answer = client.post("/v1/scene/create", json=product_body(), headers=auth)
         assert answer.status_code == 200, answer.text
 
