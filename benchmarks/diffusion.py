@@ -6,7 +6,7 @@
 
 The pipelines are built from the published configurations of SD 1.5 inpainting, SDXL 1.0
 inpainting and FLUX.1 Fill [dev] with random weights (nothing is downloaded: speed and memory do
-not depend on the weight values) and run through the real engine (DiffusionEngine.render_batch:
+not depend on the weight values) and run through the real engine (DiffusionEngine.render_many:
 studio staging, prompt assembly, the diffusers call, NaN checks, the outline check, hole fill,
 shadows). Each row gives seconds per image and the peak memory of the device during the call
 (CUDA: the allocator's peak; CPU: the process's peak resident set, reset before each call).
@@ -306,7 +306,7 @@ def run_engine(engine: Any, side: int, batch: int, steps: int, peak: Peak) -> tu
             for index in range(batch)]
     peak.reset()
     started = time.perf_counter()
-    rendered = engine.render_batch(jobs)
+    rendered = engine.render_many(jobs)
     synchronize(peak.device)
     return time.perf_counter() - started, peak.read(), rendered[0].info
 
@@ -390,7 +390,7 @@ def main() -> None:
         if device.kind == "cuda":
             torch.cuda.empty_cache()
     print()
-    print("s/image: DiffusionEngine.render_batch wall time per image (staging, prompts, diffusers call, NaN and "
+    print("s/image: DiffusionEngine.render_many wall time per image (staging, prompts, diffusers call, NaN and "
           "outline checks, hole fill, shadows); floor: the denoiser's forward passes and one VAE decode per image, "
           "called directly; ratio = engine / floor. peak: "
           + ("the CUDA allocator's peak during the call" if device.kind == "cuda"
