@@ -101,8 +101,10 @@ image: wheels $(if $(filter $(LOCAL_BASE),$(BASE)),base-image)
 	  -t $(IMAGE) -f Containerfile .
 	$(PODMAN_ENV) $(PY) deploy/smoke.py --engine $(CONTAINER) --image $(IMAGE)
 
+# ruff over the code, tests and benchmarks; mypy over src/ (its settings: pyproject.toml [tool.mypy]).
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/report.py

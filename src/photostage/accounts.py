@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.contract.errors import BILLING_NO_CREDITS, PhotostageError
-from photostage.db import Account, ApiKey, utcnow
+from photostage.db import Account, ApiKey, rows_changed, utcnow
 
 KEY_PREFIX = "ps_"
 MAX_NAME_CHARS = 100  # key and account labels (the columns' size)
@@ -141,7 +141,7 @@ class Credits:
                 .where(Account.id == account_id, Account.credits.is_not(None), Account.credits >= images)
                 .values(credits=Account.credits - images)
             )
-            if result.rowcount:
+            if rows_changed(result):
                 return
             left = session.scalar(select(Account.credits).where(Account.id == account_id))
         if left is not None:

@@ -7,16 +7,23 @@ on this ``Base``; :mod:`photostage.schema` creates, checks and migrates them (Al
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast, overload
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, create_engine, event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: None) -> None: ...
+@overload
+def aware(moment: datetime | None) -> datetime | None: ...
 def aware(moment: datetime | None) -> datetime | None:
     """SQLite hands datetimes back naive; every stored time is UTC."""
     if moment is None or moment.tzinfo is not None:
@@ -60,7 +67,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:  # the DB-API connection
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -71,5 +78,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker:
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed. ``Session.execute`` is typed as returning ``Result``; for
+    these statements it is a ``CursorResult``, which counts them."""
+    return cast("CursorResult[Any]", result).rowcount

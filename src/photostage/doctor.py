@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -166,7 +167,7 @@ def check_heic_decode(rgba: np.ndarray) -> Check:
 def check_codecs() -> list[Check]:
     rgba = probe_image()
     checks = [
-        guarded(f"codec {fmt}", lambda fmt=fmt: check_encode_round_trip(fmt, rgba)) for fmt in ENCODED_FORMATS
+        guarded(f"codec {fmt}", partial(check_encode_round_trip, fmt, rgba)) for fmt in ENCODED_FORMATS
     ]
     checks.append(guarded("codec heic", lambda: check_heic_decode(rgba)))
     return checks
@@ -190,7 +191,7 @@ def check_scene_models(settings: Settings, warm: bool = False) -> list[Check]:
     if warm:
         for name, engine in engines.engines.items():
             if callable(getattr(engine, "warm", None)) and engine.available():
-                checks.append(guarded(f"weights {name}", lambda engine=engine, name=name: warm_engine(name, engine)))
+                checks.append(guarded(f"weights {name}", partial(warm_engine, name, engine)))
     for model in engines.describe():
         status = model.status
         where = _where(status)

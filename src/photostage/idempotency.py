@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from photostage.contract.errors import CONFLICT, VALIDATION, PhotostageError
-from photostage.db import Base, aware, utcnow
+from photostage.db import Base, aware, rows_changed, utcnow
 
 log = logging.getLogger("photostage.idempotency")
 
@@ -135,12 +135,12 @@ class IdempotencyStore:
             return 0
         with self.sessions.begin() as session:
             return (
-                session.execute(
+                rows_changed(session.execute(
                     update(IdempotencyRecord)
                     .where(IdempotencyRecord.id.in_(held), IdempotencyRecord.response_json.is_(None))
                     .values(claimed_until=self.clock() + timedelta(seconds=self.claim_s))
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ))
                 or 0
             )
 
@@ -166,7 +166,7 @@ class IdempotencyStore:
         )
         if record is None:
             return None
-        if aware(record.expires_at) <= self.clock():  # type: ignore[operator]
+        if aware(record.expires_at) <= self.clock():
             session.delete(record)
             session.flush()
             return None
@@ -221,7 +221,7 @@ class IdempotencyStore:
             return SyncTicket(None, json.loads(record.response_json))
         held_until = aware(record.claimed_until)
         if held_until is None:  # written before claims existed: the old rule
-            held_until = aware(record.created_at) + timedelta(seconds=stale_after_s)  # type: ignore[operator]
+            held_until = aware(record.created_at) + timedelta(seconds=stale_after_s)
         if held_until >= now:
             raise conflict(
                 "A request with this Idempotency-Key is still in progress. Retry after it ends; if the "
@@ -249,8 +249,8 @@ class IdempotencyStore:
     def sweep(self) -> int:
         with self.sessions.begin() as session:
             return (
-                session.execute(
+                rows_changed(session.execute(
                     delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= self.clock())
-                ).rowcount
+                ))
                 or 0
             )

@@ -20,12 +20,17 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from photostage.config import Settings
 from photostage.db import Base, make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 # The revision a database made by ``create_all`` before migrations existed is taken to be at.
 BASELINE = "0001"
@@ -49,7 +54,7 @@ def metadata() -> MetaData:
     return Base.metadata
 
 
-def _alembic_config(connection: Connection):  # -> alembic.config.Config
+def _alembic_config(connection: Connection) -> Config:
     from alembic.config import Config
 
     config = Config()

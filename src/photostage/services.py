@@ -31,10 +31,11 @@ from photostage.pipeline.guarded import guard_cutout_engine, guard_scene_engines
 from photostage.pipeline.runner import SceneRunner
 from photostage.pipeline.service import JobScenes, SceneService
 from photostage.pipeline.steps import stage_timings
-from photostage.readiness import Readiness, database_check, redis_check, writable_directories_check
+from photostage.readiness import Check, Readiness, database_check, redis_check, writable_directories_check
 from photostage.scenes.registry import SceneEngines, build_scene_engines
 from photostage.schema import open_database
 from photostage.sources.reader import SourcePolicy, SourceReader
+from photostage.storage.base import operator_gate
 from photostage.storage.cloud import make_s3_filesystem
 from photostage.storage.service import StorageService
 from photostage.storage.tmp import TmpBlobs, TmpStore, tmp_store_from_settings
@@ -142,7 +143,7 @@ def shared_tmp_store(settings: Settings, sessions: sessionmaker[Session]) -> Tmp
     elif backend == "s3":
         s3 = settings.tmp.s3
         assert s3 is not None  # the settings refuse tmp.store=s3 without tmp.s3
-        filesystem = make_s3_filesystem(s3.key, s3.secret, s3.region, s3.endpoint_url)
+        filesystem = make_s3_filesystem(s3.key, s3.secret, s3.region, s3.endpoint_url, operator_gate(s3.endpoint_url))
         blobs = BucketBlobs(filesystem, f"{s3.bucket}/{s3.prefix.strip('/')}")
     return tmp_store_from_settings(settings, signing_key, blobs)
 
@@ -153,7 +154,9 @@ def observe(services: Services) -> None:
     metrics.add_collector(JobsCollector(services.sessions))
     services.jobs.sender.on_attempt = lambda outcome: metrics.webhook_attempts.labels(outcome).inc()
 
-    def job_outcome(outcome: str, profiling: dict[str, float] | None, error: dict | None, status: int | None) -> None:
+    def job_outcome(
+        outcome: str, profiling: dict[str, float] | None, error: dict[str, object] | None, status: int | None
+    ) -> None:
         metrics.job_runs.labels(outcome).inc()
         if profiling:
             metrics.observe_stages(stage_timings(profiling))
@@ -163,7 +166,7 @@ def observe(services: Services) -> None:
     services.jobs.executor.on_outcome = job_outcome
 
 
-def readiness_checks(services: Services) -> dict:
+def readiness_checks(services: Services) -> dict[str, Check]:
     """What this process needs to answer: the database, the broker (runner=celery), the storage."""
     settings = services.settings
     checks = {"database": database_check(services.db)}

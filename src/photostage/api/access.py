@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio.to_thread
 from starlette.types import Scope
@@ -18,12 +18,16 @@ from starlette.types import Scope
 from photostage.accounts import Principal
 from photostage.contract.errors import AUTH_INVALID, AUTH_REQUIRED, RATE_LIMITED, PhotostageError
 
+if TYPE_CHECKING:
+    from photostage.api.ratelimit import Decision
+
+
 PRINCIPAL_STATE = "principal"
 RATE_LIMIT_STATE = "rate_limit_headers"
 
 
 class Limiter(Protocol):
-    def check(self, key: str):  # -> Decision
+    def check(self, key: str) -> Decision:
         ...
 
 

@@ -7,7 +7,7 @@ import json
 import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,6 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from photostage.config import Settings
+
+if TYPE_CHECKING:
+    from photostage.accounts import KeyStore
+
 
 app = typer.Typer(
     help="photostage: self-hostable, Claid-compatible product scenes.",
@@ -61,7 +65,7 @@ def require_existing_state(settings: Settings) -> None:
         )
 
 
-def _key_store(settings: Settings, create: bool = False):  # -> KeyStore
+def _key_store(settings: Settings, create: bool = False) -> KeyStore:
     from photostage.accounts import KeyStore
     from photostage.db import make_sessionmaker
     from photostage.schema import open_database
@@ -111,7 +115,8 @@ def serve(
     # access log is ours (photostage.access: route, status, duration, request id).
     uvicorn.run(api, host=settings.server.host, port=settings.server.port, log_config=None,
                 log_level=settings.log.level.lower(), access_log=False, proxy_headers=False,
-                timeout_graceful_shutdown=settings.server.shutdown_grace_s)
+                # uvicorn annotates an int but waits with asyncio (a float works): keep a fractional grace
+                timeout_graceful_shutdown=settings.server.shutdown_grace_s)  # type: ignore[arg-type]
 
 
 @keys_app.command("create")

@@ -7,12 +7,18 @@ tests and benchmarks start workers).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from photostage.config import Settings
+
+if TYPE_CHECKING:
+    from photostage.accounts import KeyStore
+    from photostage.sources.policy import SourcePolicy
+    from photostage.webhooks.delivery import WebhookSecrets
+
 
 console = Console()
 
@@ -155,7 +161,7 @@ def batch(
 webhooks_app = typer.Typer(help="Webhooks of finished jobs.", no_args_is_help=True)
 
 
-def _webhook_stores(settings: Settings):  # -> tuple[KeyStore, WebhookSecrets, SourcePolicy]
+def _webhook_stores(settings: Settings) -> tuple[KeyStore, WebhookSecrets, SourcePolicy]:
     from photostage.accounts import KeyStore
     from photostage.db import make_sessionmaker
     from photostage.schema import open_database

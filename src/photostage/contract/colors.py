@@ -31,7 +31,7 @@ _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
 _CHANNEL = re.compile(rf"({_NUMBER})(%?)")
 # CSS Color Module Level 4 named colours (Pillow's table is that list, plus spellings CSS also has)
 NAMED: dict[str, tuple[int, int, int]] = {
-    name: ImageColor.getrgb(value)[:3] for name, value in ImageColor.colormap.items()  # type: ignore[misc]
+    name: ImageColor.getrgb(value)[:3] for name, value in ImageColor.colormap.items()
 }
 
 

@@ -7,6 +7,7 @@ Code never branches on exception text: it branches on ``code``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -162,11 +163,12 @@ def field_path(loc: tuple[object, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def details_from_validation(errors: list[dict[str, object]]) -> dict[str, list[str]]:
+def details_from_validation(errors: Sequence[Mapping[str, object]]) -> dict[str, list[str]]:
     """Map pydantic's error list to Claid's ``error_details: {field.path: [messages]}``."""
     details: dict[str, list[str]] = {}
     for error in errors:
-        loc = tuple(error.get("loc", ()))  # type: ignore[arg-type]
+        raw_loc = error.get("loc", ())
+        loc: tuple[object, ...] = tuple(raw_loc) if isinstance(raw_loc, list | tuple) else ()
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
         if error.get("type") == "extra_forbidden":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,10 @@ from rich.table import Table
 
 from photostage.config import Settings
 from photostage.cutout.families import FAMILIES
+
+if TYPE_CHECKING:
+    from photostage.cutout.models import ModelStore
+
 
 console = Console()
 models_app = typer.Typer(help="Neural cut-out models: add a local ONNX file, list, remove.",
@@ -26,7 +30,7 @@ DataDir = Annotated[
 ]
 
 
-def _store(data_dir: Path | None):  # -> ModelStore
+def _store(data_dir: Path | None) -> ModelStore:
     from photostage.cutout.models import ModelStore
 
     settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()

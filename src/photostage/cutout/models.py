@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +39,10 @@ class InstalledModel:
 
     def path(self, root: Path) -> Path:
         return (root / self.file) if not Path(self.file).is_absolute() else Path(self.file)
+
+
+def _by_name(model: InstalledModel) -> str:
+    return model.name
 
 
 def sha256_of(path: Path) -> str:
@@ -136,11 +141,11 @@ class ModelStore:
                              "(sha256 differs); add it again with `photostage models add`")
         return path
 
-    def _write(self, models: list[InstalledModel]) -> None:
+    def _write(self, models: Sequence[InstalledModel]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(dir=self.root, prefix=".models.", suffix=".json")
         with os.fdopen(handle, "w") as out:
-            json.dump([asdict(m) for m in sorted(models, key=lambda m: m.name)], out, indent=2)
+            json.dump([asdict(model) for model in sorted(models, key=_by_name)], out, indent=2)
         os.replace(temp, self.root / MANIFEST)
 
 

@@ -115,7 +115,7 @@ def render_scene(
 def product_colour(tone: Tone, rng: np.random.Generator) -> np.ndarray:
     """A product colour of ``tone`` (``any``: a tone drawn first, each equally likely)."""
     if tone == "any":
-        tone = ("saturated", "dark", "pale", "white")[int(rng.integers(4))]  # type: ignore[assignment]
+        tone = ("saturated", "dark", "pale", "white")[int(rng.integers(4))]
     palette = TONES[tone]
     return palette[int(rng.integers(len(palette)))].copy()
 
@@ -145,7 +145,10 @@ def _jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
     ok, encoded = cv2.imencode(".jpg", rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding of a synthetic scene failed")
-    return cv2.imdecode(encoded, cv2.IMREAD_COLOR)[..., ::-1].copy()
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise RuntimeError("JPEG decoding of a synthetic scene failed")
+    return decoded[..., ::-1].copy()
 
 
 def _downsample_layer(layer: ProductLayer, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +256,7 @@ def _floor_shadow(
     x0, x1 = (value / supersample for value in layer.x_range)
     base_y = layer.base_y / supersample
     spread = (x1 - x0) * rng.uniform(0.55, 0.7)
-    darkness = np.zeros((height, width), np.float32)
+    darkness: np.ndarray = np.zeros((height, width), np.float32)
     centre = (int(round((x0 + x1) / 2 + rng.uniform(-0.05, 0.15) * (x1 - x0))), int(round(base_y)))
     axes = (max(int(spread), 2), max(int(height * 0.03), 2))
     cv2.ellipse(darkness, centre, axes, 0, 0, 360, 1.0, -1, lineType=cv2.LINE_AA)

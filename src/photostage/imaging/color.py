@@ -76,13 +76,14 @@ def is_srgb_profile(profile: ImageCms.ImageCmsProfile) -> bool:
     description = (profile.profile.profile_description or "").strip().lower()
     if not description.startswith("srgb"):
         return False
-    colorants = (
+    red, green, blue = (
         profile.profile.red_colorant,
         profile.profile.green_colorant,
         profile.profile.blue_colorant,
     )
-    if any(colorant is None for colorant in colorants):
+    if red is None or green is None or blue is None:
         return False
+    colorants = (red, green, blue)
     for (xyz, _xyy), expected in zip(colorants, _SRGB_COLORANTS_D50, strict=True):
         if any(abs(value - want) > _COLORANT_TOLERANCE for value, want in zip(xyz, expected, strict=True)):
             return False
@@ -98,7 +99,10 @@ def _lab_to_srgb(lab: Image.Image) -> Image.Image:
         "RGB",
         renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
     )
-    return ImageCms.applyTransform(lab, transform)
+    converted = ImageCms.applyTransform(lab, transform)
+    if converted is None:  # only with inPlace=True
+        raise RuntimeError("lcms gave no image for a Lab transform")
+    return converted
 
 
 def srgb_profile_bytes() -> bytes:

@@ -27,7 +27,7 @@ def _premultiply(rgba: np.ndarray) -> np.ndarray:
 
 
 def _unpremultiply(premultiplied: np.ndarray) -> np.ndarray:
-    premultiplied = cv2.max(premultiplied, 0.0)  # bicubic overshoot below zero
+    premultiplied = np.maximum(premultiplied, np.float32(0.0))  # bicubic overshoot below zero
     alpha = premultiplied[..., 3]
     inverse = np.zeros_like(alpha)
     np.divide(np.float32(255), alpha, out=inverse, where=alpha > 1e-3)

@@ -213,7 +213,7 @@ def contact_columns(work: np.ndarray, base: float, height: float) -> tuple[np.nd
     """
     rows, cols = work.shape
     solid = work > 0.5
-    present = solid.any(axis=0)
+    present = np.asarray(solid.any(axis=0))
     if not present.any():
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     bottom = np.where(present, rows - 1 - np.argmax(solid[::-1], axis=0), -1).astype(np.float32)

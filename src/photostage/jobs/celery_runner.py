@@ -90,7 +90,8 @@ class CeleryDispatcher:
             client.close()
         if value is None:
             return None
-        moment = float(value.decode().split(":", 1)[0])
+        text = value.decode() if isinstance(value, bytes) else str(value)
+        moment = float(text.split(":", 1)[0])
         return datetime.fromtimestamp(moment, UTC)
 
     def submit(self, job_id: str) -> None:

@@ -176,7 +176,7 @@ class JobExecutor:
         self.on_final = on_final
         # Told how each run ended (the metrics count them): outcome, stage timings when DONE,
         # the error body and its HTTP status when ERROR.
-        self.on_outcome: Callable[[str, dict[str, float] | None, dict | None, int | None], None] = (
+        self.on_outcome: Callable[[str, dict[str, float] | None, dict[str, object] | None, int | None], None] = (
             lambda outcome, profiling, error, status: None
         )
         self.clock: Callable[[], float] = time.monotonic
@@ -292,7 +292,9 @@ class JobExecutor:
         self.on_outcome(outcome, None, body if outcome == ERROR else None, error.status)
         return outcome
 
-    def _end(self, job_id: str, owner: str, status: str, result: dict | None, error: dict | None) -> str:
+    def _end(
+        self, job_id: str, owner: str, status: str, result: dict[str, object] | None, error: dict[str, object] | None
+    ) -> str:
         if self.store.finish(job_id, owner, status, result, error) is None:
             log.info("job %s: finished but no longer held (cancelled or taken over)", job_id)
             return "aborted"

@@ -105,7 +105,7 @@ def rebase_envelope(payload: str, base_url: str) -> str:
 def job_out(job: JobRecord, base_url: str) -> JobOut:
     return JobOut(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         result_url=f"{base_url}/v1/scene/create/async/{job.id}",
         created_at=job.created_at,
         updated_at=job.updated_at,
@@ -115,7 +115,7 @@ def job_out(job: JobRecord, base_url: str) -> JobOut:
         progress=JobProgress(stage=job.progress_stage, fraction=job.progress_fraction),
         request=job.request,
         result=rebase_result(job.result, base_url),
-        error=job.error,  # type: ignore[arg-type]
+        error=job.error,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from photostage.db import aware, utcnow
+from photostage.db import aware, rows_changed, utcnow
 from photostage.jobs.models import (
     ACCEPTED,
     ACTIVE_STATUSES,
@@ -84,8 +84,8 @@ def to_record(job: Job) -> JobRecord:
         error=json.loads(job.error_json) if job.error_json else None,
         attempts=job.attempts,
         lease_owner=job.lease_owner,
-        created_at=aware(job.created_at),  # type: ignore[arg-type]
-        updated_at=aware(job.updated_at),  # type: ignore[arg-type]
+        created_at=aware(job.created_at),
+        updated_at=aware(job.updated_at),
         started_at=aware(job.started_at),
         finished_at=aware(job.finished_at),
     )
@@ -187,7 +187,7 @@ class JobStore:
         now = self.clock()
         takeable = or_(Job.status == ACCEPTED, (Job.status == PROCESSING) & (Job.lease_until < now))
         with self.sessions.begin() as session:
-            taken = session.execute(
+            taken = rows_changed(session.execute(
                 update(Job)
                 .where(Job.id == job_id, takeable, Job.attempts < max_attempts)
                 .values(
@@ -199,7 +199,7 @@ class JobStore:
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            ))
             job = session.get(Job, job_id)
             if job is None:
                 return Claim(None, "missing")
@@ -229,12 +229,12 @@ class JobStore:
     def _held_update(self, job_id: str, owner: str, values: dict[str, Any]) -> bool:
         with self.sessions.begin() as session:
             return bool(
-                session.execute(
+                rows_changed(session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.status == PROCESSING, Job.lease_owner == owner)
                     .values(**values)
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ))
             )
 
     def hand_back(self, job_id: str, owner: str) -> bool:
@@ -243,7 +243,7 @@ class JobStore:
         now = self.clock()
         with self.sessions.begin() as session:
             return bool(
-                session.execute(
+                rows_changed(session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.status == PROCESSING, Job.lease_owner == owner)
                     .values(
@@ -255,7 +255,7 @@ class JobStore:
                         dispatched_at=now,
                     )
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ))
             )
 
     def finish(
@@ -304,12 +304,12 @@ class JobStore:
 
     def _transition(self, job_id: str, condition: Any, values: dict[str, Any]) -> JobRecord | None:
         with self.sessions.begin() as session:
-            changed = session.execute(
+            changed = rows_changed(session.execute(
                 update(Job)
                 .where(Job.id == job_id, condition)
                 .values(**values)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            ))
             if not changed:
                 return None
             job = session.get(Job, job_id)
@@ -331,7 +331,7 @@ class JobStore:
         released: list[str] = []
         for job_id in candidates:
             with self.sessions.begin() as session:
-                changed = session.execute(
+                changed = rows_changed(session.execute(
                     update(Job)
                     .where(Job.id == job_id, Job.status == PROCESSING, Job.lease_until < now)
                     .values(
@@ -342,7 +342,7 @@ class JobStore:
                         dispatched_at=None,
                     )
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ))
             if changed:
                 released.append(job_id)
         return released
@@ -373,12 +373,12 @@ class JobStore:
         taken: list[str] = []
         for job_id in candidates:
             with self.sessions.begin() as session:
-                changed = session.execute(
+                changed = rows_changed(session.execute(
                     update(Job)
                     .where(Job.id == job_id, condition)
                     .values(dispatched_at=self.clock())
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ))
             if changed:
                 taken.append(job_id)
         return taken

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -62,10 +62,10 @@ class GuardedCutoutEngine:
     """A cut-out engine whose unexpected failures are contract errors (see the module)."""
 
     inner: CutoutEngine
+    name: str = field(init=False)  # the inner engine's (a plain attribute, as the protocol has it)
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
+    def __post_init__(self) -> None:
+        self.name = self.inner.name
 
     def available(self) -> bool:
         return self.inner.available()
@@ -91,10 +91,10 @@ class GuardedSceneEngine(SceneEngine):
     """A scene engine whose unexpected failures are contract errors (see the module)."""
 
     inner: SceneEngine
+    name: str = field(init=False)  # the inner engine's (a plain attribute, as the protocol has it)
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
+    def __post_init__(self) -> None:
+        self.name = self.inner.name
 
     def available(self) -> bool:
         return self.inner.available()

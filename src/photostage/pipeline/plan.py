@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypedDict
 
 import numpy as np
 
@@ -134,10 +134,19 @@ def _shadow(scene_shadow: wire.ShadowOptions | None) -> ShadowSpec:
     return ShadowSpec(scene_shadow.enabled, scene_shadow.opacity, scene_shadow.softness, scene_shadow.light_angle)
 
 
+class _CommonSpec(TypedDict):
+    """The SceneSpec fields every kind of scene sets alike."""
+
+    model: str
+    shadow: ShadowSpec
+    model_options: dict[str, object]
+    harmonize: float
+
+
 def scene_spec(scene: wire.SceneIn, model_options: dict[str, object]) -> tuple[SceneSpec, PromptRequest]:
     harmonize = scene.harmonize.strength if scene.harmonize is not None and scene.harmonize.enabled else 0.0
-    common = {"model": scene.model, "shadow": _shadow(scene.shadow), "model_options": model_options,
-              "harmonize": harmonize}
+    common: _CommonSpec = {"model": scene.model, "shadow": _shadow(scene.shadow), "model_options": model_options,
+                           "harmonize": harmonize}
     if isinstance(scene, wire.SceneCreateAPISceneBackgroundEffectIn):
         transparent = scene.color == "transparent"
         color = None if scene.color in (None, "transparent") else hex_to_rgb(scene.color)

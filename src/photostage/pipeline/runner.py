@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from photostage.config import Settings
 from photostage.contract.errors import DEADLINE, PhotostageError
@@ -134,8 +135,8 @@ class SceneRunner:
             return self.storages.resolve(account_id, name).read(path, self.settings.limits.max_input_bytes)
         return self.reader.read(url, field=field_name)
 
-    def upload(self, url: str, data: bytes, media_type: str) -> object:
-        return self.reader.upload(url, data, media_type)
+    def upload(self, url: str, data: bytes, media_type: str) -> None:
+        self.reader.upload(url, data, media_type)
 
     def run(
         self,
@@ -171,7 +172,7 @@ class SceneRunner:
         for phase in self.phases:
             if isinstance(phase, Step):
                 reporter.starting(phase)
-                clock.timed(phase.name, lambda step=phase: step.run(tools, work))
+                clock.timed(phase.name, partial(phase.run, tools, work))
             else:
                 self._per_image(phase, tools, work, clock, reporter)
         reporter.report("done", 1.0)
@@ -193,7 +194,7 @@ class SceneRunner:
 
         def finish(image: ImageWork) -> None:
             for step in phase.steps:
-                clock.timed(step.name, lambda step=step: step.run(tools, work, image))
+                clock.timed(step.name, partial(step.run, tools, work, image))
             image.release_pixels()
 
         futures: list[Future[None]] = [self.executor.submit(finish, image) for image in work.images]

@@ -152,8 +152,9 @@ def render(tools: Tools, work: SceneWork) -> None:
     if rendered and "unused_words" in rendered[0].info:  # the prompt words the engine did not follow
         work.notes["prompt_unused_words"] = list(rendered[0].info["unused_words"])  # type: ignore[call-overload]
         work.notes["prompt_reading"] = str(rendered[0].info.get("prompt_reading", ""))
-    if rendered and isinstance(rendered[0].info.get("report"), dict):  # what an engine says of its run
-        work.notes.update(rendered[0].info["report"])  # type: ignore[arg-type]
+    report = rendered[0].info.get("report") if rendered else None
+    if isinstance(report, dict):  # what an engine says of its run
+        work.notes.update(report)
 
 
 def store(tools: Tools, work: SceneWork) -> None:

@@ -180,7 +180,7 @@ def guarded_requests_session(gate: AddressGate) -> requests.Session:
 
     def new_conn(connection: HTTPConnection) -> socket.socket:
         # AddressRefused passes through urllib3, requests and google-auth unretried (see above).
-        addresses = vetted.vet(connection._dns_host, connection.port or 0)  # type: ignore[attr-defined]
+        addresses = vetted.vet(connection._dns_host, connection.port or 0)
         failure: OSError | None = None
         for address in addresses:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from photostage.contract.errors import (
     SOURCE_TOO_LARGE,
@@ -102,6 +103,13 @@ def write_failed(name: str, path: str, cause: BaseException | str) -> Photostage
 def strict_gate() -> AddressGate:
     """The address gate of a connector given none: system DNS, no private address allowed."""
     return AddressGate(allow_list=AllowList.parse(()), resolver=system_resolver)
+
+
+def operator_gate(endpoint_url: str | None) -> AddressGate:
+    """The address gate of an endpoint the operator configured (the tmp bucket, ``tmp.s3``): its
+    host may be private (a MinIO beside the server); any other address is vetted as strictly."""
+    host = urlsplit(endpoint_url).hostname if endpoint_url else None
+    return AddressGate(allow_list=AllowList.parse((host,) if host else ()), resolver=system_resolver)
 
 
 def endpoint_refused(name: str, cause: BaseException) -> PhotostageError | None:

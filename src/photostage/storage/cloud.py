@@ -101,7 +101,9 @@ def make_gcs_filesystem(
     core = require_module("gcsfs.core", "gcs")
     import aiohttp
 
-    class GuardedGCSFileSystem(core.GCSFileSystem):  # type: ignore[misc, name-defined]
+    class GuardedGCSFileSystem(core.GCSFileSystem):  # type: ignore[name-defined]
+        session_kwargs: dict[str, Any]
+
         async def _set_session(self) -> Any:
             if self._session is None:  # the connector binds the running loop: build it here
                 connector = aiohttp.TCPConnector(**aiohttp_connector_args(gate))

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from photostage.db import rows_changed
 from photostage.storage.models import TmpResult
 from photostage.storage.tmp import expiry_of
 
@@ -38,7 +39,7 @@ class DatabaseBlobs:
     def sweep(self, now: float) -> int:
         with self.sessions.begin() as session:
             moment = datetime.fromtimestamp(now, UTC)
-            return session.execute(delete(TmpResult).where(TmpResult.expires_at <= moment)).rowcount or 0
+            return rows_changed(session.execute(delete(TmpResult).where(TmpResult.expires_at <= moment))) or 0
 
     def check(self) -> None:
         with self.sessions() as session:

@@ -92,7 +92,8 @@ class WebFolderConnector:
             try:
                 data = self._fetch(url)
             except PhotostageError as exc:
-                raise (endpoint_refused(self.name, exc) if exc.kind is SOURCE_FORBIDDEN else exc) from exc
+                refused = endpoint_refused(self.name, exc) if exc.kind is SOURCE_FORBIDDEN else None
+                raise (refused or exc) from exc
             if len(data) > max_bytes:
                 raise too_large(self.name, path, max_bytes)
             return data

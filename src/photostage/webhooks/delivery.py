@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from photostage.contract.errors import PhotostageError, validation_error
 from photostage.contract.jobs import WebhookDeliveryOut
-from photostage.db import aware, utcnow
+from photostage.db import aware, rows_changed, utcnow
 from photostage.sources.guard import AddressGate, Deadline, GuardedTransport, Resolver, system_resolver
 from photostage.sources.http_fetch import host_of, parse_http_url
 from photostage.sources.policy import SourcePolicy
@@ -61,10 +61,14 @@ NO_SECRET = (
 class DeliveryOptions(Protocol):
     """The sender's timings (``photostage.jobs.options.JobOptions`` has them)."""
 
-    webhook_senders: int
-    webhook_timeout_s: float
-    webhook_max_attempts: int
-    poll_s: float
+    @property
+    def webhook_senders(self) -> int: ...
+    @property
+    def webhook_timeout_s(self) -> float: ...
+    @property
+    def webhook_max_attempts(self) -> int: ...
+    @property
+    def poll_s(self) -> float: ...
 
     def webhook_delay_s(self, attempts_made: int) -> float: ...
 
@@ -329,12 +333,12 @@ class WebhookSender:
         claimed: list[DueDelivery] = []
         for delivery in candidates:
             with self.sessions.begin() as session:
-                taken = session.execute(
+                taken = rows_changed(session.execute(
                     update(WebhookDelivery)
                     .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == PENDING, free)
                     .values(lease_until=lease_until)
                     .execution_options(synchronize_session=False)
-                ).rowcount
+                ))
             if taken:
                 claimed.append(delivery)
         return claimed
@@ -348,7 +352,7 @@ class WebhookSender:
             self._record(delivery, outcome)
             return False
         headers = {
-            SIGNATURE_HEADER: sign(secret, body, int(aware(self.clock()).timestamp())),  # type: ignore[union-attr]
+            SIGNATURE_HEADER: sign(secret, body, int(aware(self.clock()).timestamp())),
             "X-Photostage-Event": delivery.event,
             "X-Photostage-Delivery": str(delivery.id),
         }
@@ -399,11 +403,11 @@ def delivery_out(row: WebhookDelivery) -> WebhookDeliveryOut:
         job_id=row.job_id,
         event=row.event,
         url=row.url,
-        status=row.status,  # type: ignore[arg-type]
+        status=row.status,
         attempts=row.attempts,
         next_attempt_at=aware(row.next_attempt_at) if row.status == PENDING else None,
         last_status_code=row.last_status_code,
         last_error=row.last_error,
         created_at=aware(row.created_at),
-        delivered_at=aware(row.delivered_at),  # type: ignore[arg-type]
+        delivered_at=aware(row.delivered_at),
     )

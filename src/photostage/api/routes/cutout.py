@@ -48,7 +48,7 @@ def cutout_preview(body: CutoutPreviewIn, principal: PrincipalDep, services: Ser
     mask, mask_size = mask_png(np.ascontiguousarray(cutout.rgba[..., 3]))
     box = tuple(int(value) for value in cutout.box)
     return Response_CutoutPreviewOut_(data=CutoutPreviewOut(
-        width=width, height=height, box=box, removed=removed, engine=cutout.engine,  # type: ignore[arg-type]
+        width=width, height=height, box=box, removed=removed, engine=cutout.engine,
         mask=mask, mask_size=mask_size, confidence=round(confidence.score, 3),
         reasons=[reason.message for reason in confidence.reasons],
     ))

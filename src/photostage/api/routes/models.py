@@ -22,7 +22,7 @@ def list_models(principal: PrincipalDep, services: ServicesDep) -> ModelsOut:
         rows.append(ModelOut(
             name=model.name, engine=model.engine, available=model.available,
             device=_text(status.get("device")), dtype=_text(status.get("dtype")),
-            weights=status.get("weights"),  # type: ignore[arg-type]
+            weights=status.get("weights"),
             memory=_text(status.get("memory_plan")), warning=_text(status.get("warning")),
             reason=_text(status.get("reason")),
         ))

@@ -84,8 +84,8 @@ def _smoothed_within(rgb: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndar
     height, width = mask.shape
     factor = max(1, int(sigma // 4))
     small = (max(1, width // factor), max(1, height // factor))
-    weight = (mask > 0).astype(np.float32)
-    values = rgb.astype(np.float32) * weight[..., None]
+    weight: np.ndarray = (mask > 0).astype(np.float32)
+    values: np.ndarray = rgb.astype(np.float32) * weight[..., None]
     if factor > 1:
         weight = cv2.resize(weight, small, interpolation=cv2.INTER_AREA)
         values = cv2.resize(values, small, interpolation=cv2.INTER_AREA)
@@ -194,7 +194,7 @@ def check_outline(
 
     # Scattered look-alike pixels (texture, noise) are not an outline: keep solid patches that
     # cross the ring from the band to its outer edge, and measure the outline they border.
-    product_like = np.zeros(core.shape, np.uint8)
+    product_like: np.ndarray = np.zeros(core.shape, np.uint8)
     product_like[ys[like], xs[like]] = 255
     product_like = cv2.morphologyEx(product_like, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     _, components = cv2.connectedComponents(product_like, connectivity=8)

@@ -15,6 +15,7 @@ import json
 import string
 import tempfile
 from pathlib import Path
+from typing import Any
 
 TINY_SIDE = 64  # native resolution: UNet sample size 32 × VAE scale factor 2
 
@@ -31,7 +32,7 @@ def write_tokenizer_files(directory: Path) -> Path:
     return directory
 
 
-def load_tokenizer(tokenizer_dir: Path | None):  # -> transformers.CLIPTokenizer
+def load_tokenizer(tokenizer_dir: Path | None) -> Any:  # transformers.CLIPTokenizer
     """The CLIP tokenizer read from ``vocab.json`` + ``merges.txt`` (written afresh when no directory)."""
     from transformers import CLIPTokenizer
 
@@ -112,7 +113,7 @@ def write_tiny_pipeline(
     return directory
 
 
-def _tiny_vae(seed_offset: int = 0, flux: bool = False):  # -> diffusers.AutoencoderKL
+def _tiny_vae(seed_offset: int = 0, flux: bool = False) -> Any:  # diffusers.AutoencoderKL
     from diffusers import AutoencoderKL
 
     extra = {"use_quant_conv": False, "use_post_quant_conv": False, "shift_factor": 0.06,
@@ -125,7 +126,7 @@ def _tiny_vae(seed_offset: int = 0, flux: bool = False):  # -> diffusers.Autoenc
     )
 
 
-def _tiny_clip(tokenizer, with_projection: bool = False):  # -> CLIPTextModel(WithProjection)
+def _tiny_clip(tokenizer: Any, with_projection: bool = False) -> Any:  # CLIPTextModel(WithProjection)
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     config = CLIPTextConfig(
@@ -180,7 +181,7 @@ def write_tiny_sdxl_pipeline(
     return directory
 
 
-def t5_tokenizer():  # -> transformers.T5TokenizerFast
+def t5_tokenizer() -> Any:  # transformers.T5TokenizerFast
     """A T5 unigram vocabulary of single letters and word starts, built in code."""
     from transformers import T5TokenizerFast
 

@@ -39,7 +39,7 @@ def sky(
     rows = np.clip(np.arange(height, dtype=np.float32) / max(horizon, 1), 0.0, 1.0)[:, None, None]
     upper = zenith + (middle - zenith) * np.clip(rows * 1.6, 0.0, 1.0)
     gradient = upper + (low - upper) * np.clip((rows - 0.55) / 0.45, 0.0, 1.0) ** 1.4
-    image = np.broadcast_to(gradient, (height, width, 3)).astype(np.float32)
+    image: np.ndarray = np.broadcast_to(gradient, (height, width, 3)).astype(np.float32)
     light_x, _ = light_direction(light_angle)
     sun = (width * (0.5 + 0.32 * light_x), horizon * (0.82 if sunset else 0.35))
     cols = np.arange(width, dtype=np.float32)[None, :]
@@ -115,7 +115,7 @@ def bokeh(
     """Additive (H, W, 3) out-of-focus light discs within ``rows``, with slightly brighter rims."""
     scale = min(1.0, _MASK_SIDE * 2 / max(height, width))
     small_h, small_w = max(8, round(height * scale)), max(8, round(width * scale))
-    layer = np.zeros((small_h, small_w, 3), np.float32)
+    layer: np.ndarray = np.zeros((small_h, small_w, 3), np.float32)
     top, bottom = (round(rows[0] * scale), max(round(rows[0] * scale) + 2, round(rows[1] * scale)))
     for _ in range(count):
         radius = max(1.5, float(small_w * rng.uniform(0.018, 0.06)))

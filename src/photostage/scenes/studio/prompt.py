@@ -269,8 +269,12 @@ def _cluster_colours(pixels: np.ndarray, count: int = 3, rounds: int = 8) -> lis
             if len(members):
                 centres[cluster] = members.mean(axis=0)
     counts = np.bincount(labels, minlength=count)
-    found = [(tuple(int(round(v)) for v in centres[c]), int(counts[c])) for c in range(count) if counts[c]]
-    return sorted(found, key=lambda pair: -pair[1])  # type: ignore[return-value]
+    found: list[tuple[tuple[int, int, int], int]] = []
+    for c in range(count):
+        if counts[c]:
+            red, green, blue = (int(round(v)) for v in centres[c])
+            found.append(((red, green, blue), int(counts[c])))
+    return sorted(found, key=lambda pair: -pair[1])
 
 
 def look_of(product_rgba: np.ndarray) -> ProductLook | None:

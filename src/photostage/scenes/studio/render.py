@@ -132,14 +132,15 @@ def _floor_albedo(plan: ScenePlan, geo: Geometry, quality: Quality, rng: np.rand
     far_w = geo.width * 1.3
     near_w = far_w * ratio
     centre = geo.width / 2
-    source = np.float32([[0, 0], [tex_w, 0], [tex_w, tex_h], [0, tex_h]])
-    target = np.float32(
+    source = np.array([[0, 0], [tex_w, 0], [tex_w, tex_h], [0, tex_h]], np.float32)
+    target = np.array(
         [
             [centre - far_w / 2, geo.junction],
             [centre + far_w / 2, geo.junction],
             [centre + near_w / 2, geo.height],
             [centre - near_w / 2, geo.height],
-        ]
+        ],
+        np.float32,
     )
     homography = cv2.getPerspectiveTransform(source, target)
     return cv2.warpPerspective(

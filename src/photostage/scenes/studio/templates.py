@@ -185,7 +185,7 @@ def adjust(
     balance = np.asarray(character.colour, np.float32)
     # the prompt's white balance relative to the template's own: a warm prompt warms even a warm photo
     balance = balance / max(float(balance.max()), 1e-3)
-    image = fitted * (relight * exposure)[..., None] * balance[None, None, :]
+    image: np.ndarray = fitted * (relight * exposure)[..., None] * balance[None, None, :]
     tint = _target_tint(plan, job.scene.color, terms)
     if tint is not None:
         luma = image @ _LUMA
