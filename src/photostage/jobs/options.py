@@ -1,8 +1,8 @@
 """The timings of the job system in one frozen value, built from ``settings.jobs``.
 
-``JobsSettings`` carries what an operator sets (runner, Redis URL, pool size, queue bound,
-webhook timeout and attempts); the rest has defaults that suit production and are overridden in
-tests and by the ``photostage worker`` options (``--lease-s``).
+``JobsSettings`` carries what an operator sets, copied by name (every setting has its field
+here); the rest has defaults that suit production and are overridden in tests and by the
+``photostage worker`` options (``--lease-s``).
 """
 
 from __future__ import annotations
@@ -54,24 +54,10 @@ class JobOptions:
 
     @classmethod
     def from_settings(cls, jobs: JobsSettings, request_deadline_s: float = 300.0) -> JobOptions:
-        return cls(
-            shutdown_grace_s=jobs.shutdown_grace_s,
-            hung_margin_s=jobs.hung_margin_s,
-            request_deadline_s=request_deadline_s,
-            sync_claim_s=jobs.sync_claim_s,
-            runner=jobs.runner,
-            redis_url=jobs.redis_url,
-            redis_key_prefix=jobs.redis_key_prefix,
-            local_workers=jobs.local_workers,
-            max_queue=jobs.max_queue,
-            webhook_timeout_s=jobs.webhook_timeout_s,
-            webhook_max_attempts=jobs.webhook_max_attempts,
-            webhook_backoff_s=jobs.webhook_backoff_s,
-            lease_s=jobs.lease_s,
-            max_attempts=jobs.max_attempts,
-            progress_interval_s=jobs.progress_interval_s,
-            redispatch_after_s=jobs.redispatch_after_s,
-        )
+        """Every ``settings.jobs`` value by its name (each one has its field here: a setting added
+        there reaches the job system without another line), and the request deadline."""
+        configured = {name: getattr(jobs, name) for name in type(jobs).model_fields}
+        return cls(request_deadline_s=request_deadline_s, **configured)
 
     @property
     def heartbeat_s(self) -> float:
