@@ -156,3 +156,22 @@ def test_from_settings_uses_the_servers_url_and_a_kept_key(tmp_path: Path) -> No
     again = tmp_store_from_settings(settings)
     name, expires, signature = url_parts(stored.url)
     assert again.open(name, expires, signature).read_bytes() == b"x"
+
+
+def test_tmp_results_in_an_s3_bucket_from_settings(tmp_path: Path) -> None:
+    """tmp.store=s3 builds its bucket store from the settings (it failed at start before: the
+    filesystem was built without an address gate); the configured endpoint may be on loopback."""
+    from photostage.db import make_sessionmaker
+    from photostage.schema import open_database
+    from photostage.services import shared_tmp_store
+
+    from ..conftest import moto_s3  # noqa: TID252
+
+    with moto_s3("tmp-bucket", "secret-t") as endpoint:
+        settings = Settings(data_dir=tmp_path, tmp={  # type: ignore[arg-type]
+            "store": "s3", "s3": {"bucket": "tmp-bucket", "endpoint_url": endpoint, "key": "test",
+                                  "secret": "secret-t", "region": "us-east-1"}})
+        store = shared_tmp_store(settings, make_sessionmaker(open_database(settings)))
+        stored = store.put(b"in the bucket", "png", "req", 0)
+        name, expires, signature = url_parts(stored.url)
+        assert store.open(name, expires, signature) == b"in the bucket"
