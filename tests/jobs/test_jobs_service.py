@@ -28,7 +28,10 @@ from photostage.webhooks.models import WebhookDelivery
 
 from .test_jobs_support import FakePipeline, WebhookReceiver, database_url, effect_body, wait_for  # noqa: F401
 
-FAST = JobOptions(lease_s=1.0, poll_s=0.05, webhook_backoff_s=0.05, webhook_max_attempts=3,
+# lease_s is long enough that a worker stalled by a busy machine keeps its job (with 1 s, a stall of
+# a second could let the reaper hand a running job to the other local worker: attempts 2); tests
+# that need a lease to run out claim with a short one and move the store's clock.
+FAST = JobOptions(lease_s=10.0, poll_s=0.05, webhook_backoff_s=0.05, webhook_max_attempts=3,
                   local_workers=2, undispatched_grace_s=0.5)
 
 
@@ -227,10 +230,13 @@ def test_a_job_whose_worker_died_is_run_again_and_writes_each_output_once(world:
     service = world.service(pipeline)
     principal = world.principal()
     job_id = service.submit(principal, body(images=3)).job.id
-    # A worker took the job, wrote one output, and died without renewing its lease.
+    # A worker took the job, wrote one output, and died without renewing its lease; the store's
+    # clock is then a minute on, so that lease has run out whatever the machine's speed.
     assert service.store.claim(job_id, "dead-worker", 0.2, 5).reason == "claimed"
     pipeline.written[f"{job_id}_0.png"] = 1
+    service.store.clock = lambda: utcnow() + timedelta(seconds=60)
     service.start()
+    service.reap()  # this test's reaper pass (the loop's own comes lease_s / 2 later)
     job = final(service, principal.account_id, job_id)
     assert job.status == "DONE" and job.attempts == 2
     assert sorted(pipeline.written) == [f"{job_id}_{index}.png" for index in range(3)]
