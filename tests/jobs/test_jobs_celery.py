@@ -25,7 +25,10 @@ from .test_jobs_support import PROCESS_GUARD_S, REDIS_URL, files_under, postgres
 pytestmark = pytest.mark.redis
 
 REPO = Path(__file__).resolve().parents[2]
-LEASE_S = 2.0
+# Long enough that a worker stalled by a busy machine keeps its job (a lease that runs out mid-run
+# sends the job to a worker again: one attempt more than the tests count), short enough that the
+# killed worker's job comes back within seconds.
+LEASE_S = 10.0
 
 
 @dataclasses.dataclass

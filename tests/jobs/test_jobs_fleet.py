@@ -143,8 +143,8 @@ def test_a_broker_that_lost_its_queue_gets_every_job_again_and_none_runs_twice(t
     with private_redis(tmp_path) as server:
         settings = Settings(data_dir=tmp_path / "api", database_url=f"sqlite:///{tmp_path / 'fleet.db'}",
                             rate_limit={"enabled": False}, jobs={"runner": "celery", "redis_url": server.url})
-        options = dataclasses.replace(JobOptions.from_settings(settings.jobs), queue="fleet", lease_s=10.0,
-                                      redis_key_prefix="fleet:")
+        options = dataclasses.replace(JobOptions.from_settings(settings.jobs), queue="fleet", lease_s=600.0,
+                                      redis_key_prefix="fleet:")  # no lease runs out: "attempts 1" is the broker's
         with api(settings, options) as (client, headers):
             services = client.app.state.services
             services.jobs._stop.set()  # this test runs the reaper's passes itself (counted, not timed)
