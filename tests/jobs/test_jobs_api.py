@@ -20,7 +20,8 @@ from photostage.webhooks.delivery import SIGNATURE_HEADER, verify
 from ..conftest import data_uri, local_namespace, make_product, png_bytes  # noqa: TID252
 from .test_jobs_support import FakePipeline, WebhookReceiver, files_under, wait_for
 
-FAST = JobOptions(lease_s=5.0, poll_s=0.05, webhook_backoff_s=0.05, local_workers=1)
+# The lease outlasts any stall of a busy machine (nothing here needs one to run out).
+FAST = JobOptions(lease_s=60.0, poll_s=0.05, webhook_backoff_s=0.05, local_workers=1)
 FINAL = ("DONE", "ERROR", "CANCELLED")
 
 
