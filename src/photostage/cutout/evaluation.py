@@ -103,6 +103,8 @@ def _reencode(rgb: np.ndarray, quality: int) -> np.ndarray:
     if not ok:
         raise ValueError("JPEG encoding failed")
     decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ValueError("JPEG decoding failed")
     return np.ascontiguousarray(decoded[..., ::-1])
 
 
