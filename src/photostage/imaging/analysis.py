@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -299,17 +300,21 @@ def analyse_scene(rgb: np.ndarray) -> SceneFacts:
 
 _CACHE: dict[tuple[tuple[int, ...], bytes], SceneFacts] = {}
 _CACHE_SIZE = 8
+_CACHE_LOCK = threading.Lock()
 
 
 def cached_analysis(rgb: np.ndarray) -> SceneFacts:
-    """:func:`analyse_scene`, remembered for the last few pictures (the images of one request
-    share their template, so it is read once), keyed by shape and a digest of every 4th pixel."""
+    """:func:`analyse_scene`, remembered for the last few pictures (a shop stages its catalogue on
+    a few templates of its own, and the images of one request share theirs, so each is read once),
+    keyed by shape and a digest of every 4th pixel; safe across the server's render threads."""
     sample = np.ascontiguousarray(rgb[::4, ::4])
     key = (rgb.shape, hashlib.blake2b(sample.tobytes(), digest_size=16).digest())
-    facts = _CACHE.get(key)
+    with _CACHE_LOCK:
+        facts = _CACHE.get(key)
     if facts is None:
         facts = analyse_scene(rgb)
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = facts
+        with _CACHE_LOCK:
+            if key not in _CACHE and len(_CACHE) >= _CACHE_SIZE:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = facts
     return facts

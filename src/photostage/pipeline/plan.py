@@ -21,7 +21,7 @@ import numpy as np
 
 from photostage.contract import request as wire
 from photostage.contract.errors import validation_error
-from photostage.imaging.analysis import analyse_scene
+from photostage.imaging.analysis import cached_analysis
 from photostage.imaging.codecs import EncodeOptions
 from photostage.imaging.geometry import PREFERENCE_AREA, canvas_size
 from photostage.scenes.base import SceneSpec, ShadowSpec
@@ -229,8 +229,8 @@ def resolve_plan(brief: Brief, template: np.ndarray | None, prompt: str | None) 
     then takes its aspect), ``prompt`` the scene prompt written for the product when one was asked
     for (``prompt: {generate: true}``)."""
     scene = brief.scene
-    if template is not None:  # read once per request: its surface, light, colour, depth of field, noise
-        scene = dataclasses.replace(scene, template=template, template_facts=analyse_scene(template))
+    if template is not None:  # read once per template (remembered): its surface, light, colour, depth of field, noise
+        scene = dataclasses.replace(scene, template=template, template_facts=cached_analysis(template))
     if prompt is not None:
         scene = dataclasses.replace(scene, prompt=prompt)
     canvas = brief.canvas
