@@ -471,3 +471,19 @@ def test_a_stopping_worker_hands_its_job_back_after_the_grace(world: World) -> N
     taker.start()
     done = final(taker, principal.account_id, job_id)
     assert done.status == "DONE" and done.attempts == 1
+
+
+def test_a_message_taken_after_the_stop_began_is_sent_again_at_once(world: World) -> None:
+    """A broker worker that takes a message while it stops leaves the job ACCEPTED and sends the
+    message again for another worker (not after redispatch_after_s); the local runner does not
+    (its queue ends with the process, whose next start queues every ACCEPTED job)."""
+    principal = world.principal()
+    for runner, sent_again in (("celery", 1), ("local", 0)):
+        service = world.service(FakePipeline(), dataclasses.replace(FAST, runner=runner))
+        service.dispatcher = RecordingDispatcher()
+        job_id = service.submit(principal, body()).job.id
+        service.dispatcher.sent.clear()
+        service.executor.stopping.set()
+        assert service.executor.execute(job_id) == "stopping"
+        assert service.dispatcher.sent == [job_id] * sent_again
+        assert service.get(principal.account_id, job_id).status == "ACCEPTED"

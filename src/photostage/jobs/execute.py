@@ -182,6 +182,9 @@ class JobExecutor:
         self.clock: Callable[[], float] = time.monotonic
         self.stopping = threading.Event()  # set when the process stops: no new job is taken
         self.on_handed_back: Callable[[str], None] = lambda job_id: None  # dispatches it again
+        # A message taken after the stop began: its job is untouched (ACCEPTED) but the message is
+        # consumed; a broker runner sends it again at once rather than after redispatch_after_s.
+        self.on_refused_while_stopping: Callable[[str], None] = lambda job_id: None
         self._running: dict[str, Running] = {}
         self._running_lock = threading.Lock()
         self._idle = threading.Condition(self._running_lock)
@@ -214,7 +217,8 @@ class JobExecutor:
         """Run the job if nobody else holds it; returns what happened (``DONE``, ``ERROR``,
         ``aborted``, or why it was skipped: ``final``, ``leased``, ``missing``, ``exhausted``)."""
         if self.stopping.is_set():
-            return "stopping"  # left ACCEPTED for another worker (the stopping one re-dispatched it)
+            self.on_refused_while_stopping(job_id)
+            return "stopping"  # left ACCEPTED for another worker
         owner = worker_identity()
         lease = LeaseKeeper(self.store, job_id, owner, self.options, clock=self.clock)
         # Known as running before the claim, so a stop that begins while it is being claimed

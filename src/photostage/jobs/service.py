@@ -164,6 +164,8 @@ class JobService:
         self.executor = JobExecutor(self.store, pipeline, options, on_final=self.sender.nudge)
         self.dispatcher = self._dispatcher(celery_app)
         self.executor.on_handed_back = self.dispatch
+        if options.runner == "celery":  # the local queue dies with the process; its next start queues ACCEPTED jobs
+            self.executor.on_refused_while_stopping = self.dispatch
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
 
