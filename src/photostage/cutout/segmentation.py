@@ -42,6 +42,7 @@ REFLECTION_MIN_FADE = 0.1  # and fades: strength falls by this much over the pro
 REFLECTION_END_FADE = 0.65  # ... to this share of its first strength by its last measured row
 REFLECTION_MEASURED = 0.8  # share of a reflection's rows that must be measurable mirror rows
 REFLECTION_MIN_COLUMNS = 6
+REFLECTION_FLOOR_ROWS = 2  # a reflection ends inside the frame, at least this many rows of floor below it
 REFLECTION_MIN_CONTRAST = 8.0  # RMS residual of the mirrored rows, noise units: enough to judge
 HOLE_MEDIAN_DISTANCE = 1.0  # a hole's median distance to the backdrop model, noise units (at least)
 HOLE_COLOUR_MATCH = 1.0  # |median residual| / noise inside a hole, per channel
@@ -239,12 +240,15 @@ def mirror_reflection(evidence: BackdropEvidence, product: np.ndarray) -> np.nda
     product whose lower half mirrors its upper half (a ball lit from above) is darker below, never
     fading, so neither fits. The topmost base line that fits is taken, and the rows from it to the
     bottom of the mask must be measurable (``REFLECTION_MEASURED``), keep fitting and fading, down
-    to a faint end."""
+    to a faint end inside the frame: a mask that runs off the frame's bottom (a carton cropped at
+    its base, whose flat lower panel mirrors the rows above it) has no reflection to find."""
     reflection = np.zeros_like(product)
     rows = np.flatnonzero(product.any(axis=1))
     if rows.size < 8:
         return reflection
     top, bottom = int(rows[0]), int(rows[-1])
+    if bottom >= product.shape[0] - REFLECTION_FLOOR_ROWS:
+        return reflection  # runs off the frame: no floor below shows it fading out (a carton's base)
     residual = evidence.residual
     base = next((line for line in range((top + bottom) // 2, bottom - REFLECTION_PROBE_ROWS)
                  if _mirror_fits(residual, product, line)), None)
