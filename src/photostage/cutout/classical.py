@@ -46,6 +46,7 @@ MattingChoice = Literal["auto", "closed_form", "guided"]
 MATTE_MAX_PIXELS = 4_200_000  # larger photos are matted at this size and the alpha upsampled
 MIN_WORK_SIDE = 96  # a very narrow photo keeps at least this many working pixels across
 BAND_BACKDROP_DISTANCE = 2.5  # noise units: a band pixel this close to the backdrop model is backdrop
+THIN_BAND_DIVISOR = 4  # the border strip tried when the usual band looks textured
 BAND_CLEAR_PRODUCT = 0.25  # RMS colour distance (0-1) from the backdrop beyond JPEG ringing: product
 
 
@@ -141,6 +142,12 @@ def prepare_working_image(rgb: np.ndarray, work_size: int) -> WorkingImage:
     band = max(2, min(int(round(0.03 * max(size))), min(size) // 8))  # a thin strip on narrow photos
     backdrop = fit_background(smooth, band)
     if backdrop.kind == "textured":
+        # A tightly framed product reaches into the border band, over half of it: the outermost
+        # strip alone may still show a plain backdrop.
+        thin = max(2, band // THIN_BAND_DIVISOR)
+        outermost = fit_background(smooth, thin)
+        if outermost.kind != "textured":
+            return WorkingImage(image=np.ascontiguousarray(image), smooth=smooth, backdrop=outermost, band=thin)
         smooth = cv2.GaussianBlur(smooth, (0, 0), 2.0)
         backdrop = fit_background(smooth, band)
     return WorkingImage(image=np.ascontiguousarray(image), smooth=smooth, backdrop=backdrop, band=band)
