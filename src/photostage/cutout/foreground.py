@@ -51,16 +51,22 @@ def _blur_fusion_step(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One blur-fusion pass: local alpha-weighted means of F and B, then the residual correction."""
     size = (2 * max(radius, 1) + 1,) * 2
-    weight_f = alpha
-    weight_b = 1.0 - alpha
-    mean_f = _weighted_mean(foreground, weight_f, size)
-    mean_b = _weighted_mean(background, weight_b, size)
     a = alpha[..., None]
-    residual = image - a * mean_f - (1.0 - a) * mean_b
-    return mean_f + a * residual, mean_b + (1.0 - a) * residual
+    rest = 1.0 - a
+    mean_f = _weighted_mean(foreground, a, size)
+    mean_b = _weighted_mean(background, rest, size)
+    residual = image - a * mean_f
+    residual -= rest * mean_b
+    mean_f += a * residual
+    mean_b += rest * residual
+    return mean_f, mean_b
 
 
 def _weighted_mean(values: np.ndarray, weight: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    numerator = cv2.blur(values * weight[..., None], size, borderType=cv2.BORDER_REFLECT)
-    denominator = cv2.blur(weight, size, borderType=cv2.BORDER_REFLECT)[..., None]
-    return np.where(denominator > 1e-4, numerator / np.maximum(denominator, 1e-4), values)
+    """The ``weight``-weighted box mean of ``values`` (h, w, 3); ``values`` where the weights vanish.
+    ``weight`` is (h, w, 1). In place on fresh arrays: this runs on every edge tile of every cut-out."""
+    numerator = cv2.blur(values * weight, size, borderType=cv2.BORDER_REFLECT)
+    denominator = cv2.blur(weight[..., 0], size, borderType=cv2.BORDER_REFLECT)[..., None]
+    numerator /= np.maximum(denominator, 1e-4)
+    np.copyto(numerator, values, where=denominator <= 1e-4)
+    return numerator
