@@ -34,7 +34,7 @@ LIBRARIES = (
 )
 HEADLINE = re.compile(r"^\s*(capacity|overload|async jobs|server healthy|median|worst|floor|\d+ \w+ jobs on)",
                       re.IGNORECASE)
-RATIO = re.compile(r"(?:×\s*(\d+(?:\.\d+)?))|(?:\b(\d+(?:\.\d+)?)x\b)")
+RATIO = re.compile(r"(?:(?<!\d)×\s*(\d+(?:\.\d+)?))|(?:\b(\d+(?:\.\d+)?)x\b)")  # not a size: 1024×768
 
 
 @dataclass(frozen=True)
