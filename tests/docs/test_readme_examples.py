@@ -89,6 +89,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started in its own group (``make run`` and what it runs): TERM, then KILL."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def clean_environment() -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("PHOTOSTAGE_")}
     env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", COLUMNS="200")
@@ -136,13 +147,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         assert keys, "make run printed no API key:\n" + "".join(log)
         yield Server(url, keys[0], data_dir, process, log)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)
 
 
 @dataclass

@@ -12,9 +12,7 @@ Redis is the one on 127.0.0.1:6379, in our test DB and under a key prefix of our
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,7 +22,14 @@ import httpx
 import pytest
 
 from ..conftest import data_uri, make_product, png_bytes  # noqa: TID252
-from ..docs.test_readme_examples import REPO, START_DEADLINE_S, VENV_BIN, clean_environment, free_port  # noqa: TID252
+from ..docs.test_readme_examples import (  # noqa: TID252
+    REPO,
+    START_DEADLINE_S,
+    VENV_BIN,
+    clean_environment,
+    free_port,
+    stop_group,
+)
 from .test_jobs_support import PROCESS_GUARD_S, REDIS_URL, redis_prefix, wait_for
 
 pytestmark = [
@@ -33,16 +38,6 @@ pytestmark = [
     pytest.mark.skipif(not (VENV_BIN / "photostage").exists(), reason="needs the repository's .venv (make test)"),
 ]
 JOB_BOUND_S = PROCESS_GUARD_S  # ends a broken test (the worker starts meanwhile); nothing asserts how soon
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @contextlib.contextmanager
