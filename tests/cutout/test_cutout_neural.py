@@ -13,7 +13,10 @@ from photostage.config import CutoutSettings
 from photostage.cutout.families import FAMILIES, family_named, input_size
 from photostage.cutout.neural import (
     NeuralEngine,
+    add_pale_parts,
+    backdrop_evidence,
     complete_on_plain_backdrop,
+    pale_parts_missing,
     postprocess,
     preprocess,
     silhouette_completion,
@@ -219,3 +222,57 @@ def test_the_completion_never_removes_what_the_model_found() -> None:
     wide = found.copy()
     wide[370:390, 10:390] = True  # the model took part of the floor as well: kept (only ever added to)
     assert (complete_on_plain_backdrop(rgb, wide.astype(np.float32))[wide] >= 1.0).all()
+
+
+def white_carton_scene(size: int = 240) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A carton on a 255 backdrop (JPEG-like noise): a printed body the model finds, a white gable on
+    top it misses entirely (the pale part of a white carton IS-Net fades to nothing), and a grey
+    side face it misses too; the truth and the model's mask."""
+    rng = np.random.default_rng(11)
+    rgb = np.full((size, size, 3), 255, np.int16)
+    truth = np.zeros((size, size), bool)
+    truth[70:220, 80:160] = True  # body
+    truth[40:70, 80:160] = True  # gable
+    truth[70:220, 160:180] = True  # side face
+    rgb[70:220, 80:160] = (120, 160, 60)  # printed body
+    rgb[40:70, 80:160] = (243, 243, 240)  # white gable: 12 levels from the backdrop
+    rgb[70:220, 160:180] = (150, 150, 155)  # grey side face: far from the backdrop, not pale
+    rgb += rng.integers(-1, 2, rgb.shape, dtype=np.int16)
+    found = np.zeros((size, size), bool)
+    found[70:220, 80:160] = True
+    return np.clip(rgb, 0, 255).astype(np.uint8), truth, found
+
+
+def test_pale_parts_the_model_missed_come_from_the_classical_alpha() -> None:
+    rgb, truth, found = white_carton_scene()
+    evidence = backdrop_evidence(rgb)
+    assert evidence is not None
+    alpha = found.astype(np.float32)
+    assert pale_parts_missing(alpha, evidence)
+    classical = truth.astype(np.float32)
+    classical[72:220, 76:80] = 1.0  # the classical outline a few pixels off: a sliver, not a part
+    result = add_pale_parts(rgb, alpha, classical)
+    assert (result[40:70, 80:160] == 1.0).all()  # the whole white gable is added
+    assert not (result[:, 76:80] > 0).any()  # a sliver along the outline is not a part
+    assert not (result[70:220, 160:180] > 0).any()  # the grey face is not pale: left to the model
+    assert (result[found] == 1.0).all()  # nothing the model found is taken away
+
+
+def test_nothing_pale_missing_runs_no_classical_engine() -> None:
+    rgb, truth, _ = white_carton_scene()
+    evidence = backdrop_evidence(rgb)
+    assert evidence is not None
+    assert not pale_parts_missing(truth.astype(np.float32), evidence)
+    busy = np.random.default_rng(2).integers(0, 256, rgb.shape, dtype=np.uint8)
+    assert backdrop_evidence(busy) is None  # no plain backdrop: no evidence, the model alone
+
+
+def test_the_engine_adds_the_white_gable_its_model_faded(tmp_path: Path) -> None:
+    """End to end: a tiny model that sees only the printed body and the grey face; the engine's
+    cut-out holds the white gable too."""
+    rgb, truth, _ = white_carton_scene()
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    engine = NeuralEngine(family_model(tmp_path, "isnet"), "isnet")
+    alpha = engine.extract(rgba).rgba[..., 3]
+    assert iou(alpha, truth.astype(np.float32)) > 0.97
+    assert (alpha[45:65, 85:155] == 255).all()

@@ -85,7 +85,8 @@ def test_isnet_quality_floor(scores: dict[str, list[tuple[str, float]]], group: 
 
 
 def test_no_category_collapses(scores: dict[str, list[tuple[str, float]]]) -> None:
-    """Each of the two packshot categories keeps its own floor too (white on white is the hard one)."""
-    for category, floor in (("packshot-coloured-product", 0.98), ("packshot-white-product", 0.97)):
+    """Each of the two packshot categories keeps the packshot floor on its own too (white on white is
+    the hard one: 0.979 before the classical engine supplied the pale parts IS-Net fades, 0.983 now)."""
+    for category, floor in (("packshot-coloured-product", 0.98), ("packshot-white-product", 0.98)):
         mean = float(np.mean([value for _, value in scores[category]]))
         assert mean >= floor, f"{category}: mean IoU {mean:.4f} < {floor}"

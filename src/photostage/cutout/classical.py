@@ -88,13 +88,24 @@ class ClassicalEngine:
 
     def extract(self, rgba: np.ndarray) -> Cutout:
         rgb = np.ascontiguousarray(rgba[..., :3])
+        found = self.alpha(rgb)
+        if found is None:
+            return _whole_frame(rgba, self.name)
+        alpha, radius = found
+        alpha = _respect_input_alpha(alpha, rgba[..., 3])
+        result = decontaminate(rgb, alpha, radius)
+        return Cutout(rgba=result, box=alpha_box(result[..., 3]), engine=self.name)
+
+    def alpha(self, rgb: np.ndarray) -> tuple[np.ndarray, int] | None:
+        """Steps 1-4 for ``rgb`` (H, W, 3) uint8: the alpha (float32 in [0, 1] at full size) and the
+        radius of its edge band in full-size pixels, or None when nothing stands out from the backdrop."""
         height, width = rgb.shape[:2]
         matte_rgb = _capped(rgb, self.matte_max_pixels)
         matte_h, matte_w = matte_rgb.shape[:2]
         work = prepare_working_image(matte_rgb, self.work_size)
         coarse = segment(work)
         if not coarse.product.any():
-            return _whole_frame(rgba, self.name)
+            return None
         work_h, work_w = coarse.product.shape
         inner, outer = band_radii((matte_w, matte_h), (work_w, work_h))
         trimap = build_trimap(coarse.product, (matte_w, matte_h), inner, outer)
@@ -104,9 +115,7 @@ class ClassicalEngine:
         if (matte_w, matte_h) != (width, height):
             alpha = cv2.resize(alpha, (width, height), interpolation=cv2.INTER_LINEAR)
             radius = int(math.ceil(outer * width / matte_w))
-        alpha = _respect_input_alpha(alpha, rgba[..., 3])
-        result = decontaminate(rgb, alpha, radius)
-        return Cutout(rgba=result, box=alpha_box(result[..., 3]), engine=self.name)
+        return alpha, radius
 
     def _method(self, matte_width: int, work_width: int) -> MattingMethod:
         """Closed-form matting where the coarse mask is pixel-accurate (the photo is no larger than

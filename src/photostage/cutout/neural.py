@@ -11,8 +11,9 @@ photo's size; on a plain backdrop it is completed with the product's silhouette 
 ``complete_on_plain_backdrop``) and the pale parts it faded are restored from the classical
 engine's backdrop flood (``restore_faded_parts``); it is refined at full resolution in the edge band only (a colour
 guided filter with the photo as guide, in tiles along the silhouette, so edges follow the photo's
-own contours rather than a 1024 px map's), made opaque inside that band, and edge colours are
-decontaminated as in the classical engine.
+own contours rather than a 1024 px map's) and made opaque inside that band; where pale parts are
+still missing, the classical engine's full-resolution alpha supplies them (``add_pale_parts``),
+and edge colours are decontaminated as in the classical engine.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 from photostage.cutout.base import Cutout, alpha_box
-from photostage.cutout.classical import prepare_working_image, segment
+from photostage.cutout.classical import ClassicalEngine, WorkingImage, prepare_working_image, segment
 from photostage.cutout.families import ModelFamily, family_named, input_size
 from photostage.cutout.foreground import decontaminate
 from photostage.cutout.matting import guided_filter
@@ -176,6 +177,7 @@ class NeuralEngine:
         tile_size: int = 128,
         label: str | None = None,
         plain_backdrop: bool = True,
+        classical: ClassicalEngine | None = None,
     ) -> None:
         self.model_path = model_path
         self.family = family_named(family) if isinstance(family, str) else family
@@ -183,6 +185,7 @@ class NeuralEngine:
         self.tile_size = tile_size
         self.label = label or self.family.name  # the installed model's name, for reports
         self.plain_backdrop = plain_backdrop  # complete the map with the silhouette on a plain backdrop
+        self.classical = classical or ClassicalEngine()  # supplies the pale parts the model faded
         self._session: Any = None
         self._shapes: ModelShapes | None = None
         self._lock = threading.Lock()
@@ -202,9 +205,11 @@ class NeuralEngine:
         return self.unavailable_reason() is None
 
     def warm_up(self) -> None:
-        """Open the session (seconds for a large model) before the first photo needs it."""
+        """Open the session (seconds for a large model) and warm the classical engine's matting
+        (it supplies pale parts) before the first photo needs them."""
         if self.available():
             self.load()
+            self.classical.warm_up()
 
     def extract(self, rgba: np.ndarray) -> Cutout:
         reason = self.unavailable_reason()
@@ -215,12 +220,19 @@ class NeuralEngine:
         radius = max(2, int(np.ceil(max(rgb.shape[0] / saliency.shape[0], rgb.shape[1] / saliency.shape[1]))))
         height, width = rgb.shape[:2]
         upscaled = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
+        evidence = None
         if self.plain_backdrop:
             upscaled = complete_on_plain_backdrop(rgb, upscaled)
-            upscaled = restore_faded_parts(rgb, upscaled)
+            evidence = backdrop_evidence(rgb)
+            if evidence is not None:
+                upscaled = restore_faded_parts(upscaled, evidence)
         upsampled = height > saliency.shape[0] or width > saliency.shape[1]
         alpha = refine_upsampled(rgb, upscaled, radius, self.tile_size, upsampled)
         alpha = opaque_inside(alpha, radius)
+        if evidence is not None and pale_parts_missing(alpha, evidence):
+            classical = self.classical.alpha(rgb)
+            if classical is not None:
+                alpha = add_pale_parts(rgb, alpha, classical[0])
         if rgba[..., 3].min() < 255:
             alpha *= rgba[..., 3].astype(np.float32) / 255.0
         result = decontaminate(rgb, alpha, radius)
@@ -408,43 +420,125 @@ FADED_REACH = 0.03  # share of the long side: how far from the model's mask a pa
 FADED_WORK_SIZE = 384
 
 
-def restore_faded_parts(rgb: np.ndarray, upscaled: np.ndarray) -> np.ndarray:
-    """``upscaled`` with the pale parts the model faded set to 1, on a plain backdrop (see above);
-    unchanged on any other backdrop. Judged at the classical engine's working size (a few tens of
-    milliseconds), applied at full size where the map is above ``FADED_MIN``."""
-    height, width = upscaled.shape
+@dataclass(frozen=True)
+class BackdropEvidence:
+    """The classical engine's view of a photo on a plain backdrop, at ``FADED_WORK_SIZE``."""
+
+    work: WorkingImage
+    product: np.ndarray  # (h, w) bool: the classical segmentation's product
+    pale: np.ndarray  # (h, w) bool: within FADED_PALE of the border's colour
+
+
+def backdrop_evidence(rgb: np.ndarray) -> BackdropEvidence | None:
+    """The classical segmentation of ``rgb`` at the working size (a few tens of milliseconds), or
+    None when the backdrop is not plain or nothing stands out from it."""
     work = prepare_working_image(rgb, FADED_WORK_SIZE)
     if work.backdrop.kind != "plain":
-        return upscaled
+        return None
     product = segment(work).product
-    work_h, work_w = product.shape
-    found = cv2.resize(upscaled, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
-    if not product.any() or not found.any():
-        return upscaled
-    reach = max(3.0, FADED_REACH * max(work_h, work_w))
-    near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 3) <= reach
-    missing = (product & near & ~found).astype(np.uint8)
-    core = cv2.erode(missing, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * FADED_ERODE + 1,) * 2)) > 0
-    if not core.any():
-        return upscaled
-    count, parts = cv2.connectedComponents(missing, connectivity=8)
+    if not product.any():
+        return None
     image = work.image.astype(np.float32)
     ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
     pale = np.abs(image - np.median(ring, axis=0)).max(axis=2) <= FADED_PALE
+    return BackdropEvidence(work=work, product=product, pale=pale)
+
+
+def _missing_near(upscaled: np.ndarray, evidence: BackdropEvidence) -> tuple[np.ndarray, np.ndarray]:
+    """At working size: the classical product near but outside what ``upscaled`` (a map or an alpha
+    at full size) holds, and that mask."""
+    work_h, work_w = evidence.product.shape
+    found = cv2.resize(upscaled, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
+    if not found.any():
+        return np.zeros_like(found), found
+    reach = max(3.0, FADED_REACH * max(work_h, work_w))
+    near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 3) <= reach
+    return evidence.product & near & ~found, found
+
+
+def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+    return cv2.erode(mask.astype(np.uint8), disc) > 0
+
+
+def restore_faded_parts(upscaled: np.ndarray, evidence: BackdropEvidence) -> np.ndarray:
+    """``upscaled`` with the pale parts the model faded set to 1 (see above). Judged at the working
+    size, applied at full size where the map is above ``FADED_MIN``."""
+    height, width = upscaled.shape
+    missing, found = _missing_near(upscaled, evidence)
+    if not _erode(missing, FADED_ERODE).any():
+        return upscaled
+    count, parts = cv2.connectedComponents(missing.astype(np.uint8), connectivity=8)
     sizes = np.bincount(parts.ravel(), minlength=count)
     keep = np.zeros(count, bool)
-    keep[np.unique(parts[core])] = True
+    keep[np.unique(parts[_erode(missing, FADED_ERODE)])] = True
     keep &= sizes >= FADED_MIN_AREA * found.sum()
-    keep &= np.bincount(parts[pale].ravel(), minlength=count) >= FADED_PALE_SHARE * sizes
+    keep &= np.bincount(parts[evidence.pale].ravel(), minlength=count) >= FADED_PALE_SHARE * sizes
     keep[0] = False
     if not keep.any():
         return upscaled
-    inner_product = cv2.erode(product.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    inner_product = cv2.erode(evidence.product.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     added = (keep[parts] & inner_product).astype(np.uint8)
     added_full = cv2.resize(added, (width, height), interpolation=cv2.INTER_NEAREST) > 0
     result = upscaled.copy()
     result[added_full & (upscaled > FADED_MIN)] = 1.0
     return result
+
+
+# --- pale parts still missing, from the classical engine's full-resolution alpha -----------------
+#
+# Where the model saw nothing at all (map below FADED_MIN: the white gable of a carton on white),
+# or the part is pale only in places (a white panel beside a grey side face), the step above adds
+# nothing. When the working-size evidence still shows pale product missing next to the cut-out,
+# the classical engine is run at full resolution (a fraction of the model's time, and only on these
+# photos) and the connected parts of its pale pixels that reach the cut-out are added, if thick
+# enough to survive an erosion of PALE_PART_ERODE of the long side (a one-pixel difference along
+# the outline is not a part), with the classical alpha. Measured on the real photos' white
+# packshots with IS-Net: mean IoU 0.979 -> 0.984 (6 white cartons gain 0.008-0.014); the three DVD
+# cases lose 0.001; apparel and produce unchanged.
+
+PALE_PART_ERODE = 0.015  # share of the long side
+
+
+def pale_parts_missing(alpha: np.ndarray, evidence: BackdropEvidence) -> bool:
+    """Whether a pale part of the classical product, thicker than ``FADED_ERODE`` working pixels,
+    lies next to but outside ``alpha``: only then is the classical engine run."""
+    work_h, work_w = evidence.product.shape
+    found = cv2.resize(alpha, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
+    return bool(_pale_parts_near(evidence.product & evidence.pale & ~found, found, FADED_ERODE).any())
+
+
+def add_pale_parts(rgb: np.ndarray, alpha: np.ndarray, classical: np.ndarray) -> np.ndarray:
+    """``alpha`` with the pale parts of the classical ``alpha`` (both float32 at full size) next to it."""
+    height, width = alpha.shape
+    image = rgb.astype(np.float32)
+    ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    pale = np.abs(image - np.median(ring, axis=0)).max(axis=2) <= FADED_PALE
+    found = alpha >= 0.5
+    added = _pale_parts_near((classical >= 0.5) & pale & ~found, found,
+                             max(1, round(PALE_PART_ERODE * max(height, width))))
+    if not added.any():
+        return alpha
+    result = alpha.copy()
+    result[added] = np.maximum(result[added], classical[added])
+    return result
+
+
+def _pale_parts_near(candidates: np.ndarray, found: np.ndarray, erode: int) -> np.ndarray:
+    """The whole connected parts of ``candidates`` that reach within ``FADED_REACH`` of ``found``
+    and survive an erosion of ``erode`` pixels (thicker than a sliver along the outline)."""
+    if not found.any() or not candidates.any():
+        return np.zeros_like(candidates)
+    reach = max(3.0, FADED_REACH * max(found.shape))
+    near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 3) <= reach
+    count, parts = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(parts[_erode(candidates, erode)])] = True
+    touching = np.zeros(count, bool)
+    touching[np.unique(parts[near & candidates])] = True
+    keep &= touching
+    keep[0] = False
+    return keep[parts]
 
 
 def _touching_border(mask: np.ndarray) -> np.ndarray:
