@@ -51,8 +51,12 @@ run: $(VENV)/.installed-run
 	$(VENV)/bin/photostage sample --data-dir "$(DATA_DIR)"
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 exec $(VENV)/bin/photostage serve --host "$(HOST)" --port "$(PORT)" --data-dir "$(DATA_DIR)"
 
+# Two processes (pytest-xdist), each taking whole test files, so a module's shared fixture (the
+# real-photo cut-outs) is computed once: about 40 % less wall time on 2 cores. `TEST_PROCESSES=0`
+# runs the suite in one process.
+TEST_PROCESSES ?= 2
 test: $(VENV)/.installed-test browser container-tools
-	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q $(if $(filter 0,$(TEST_PROCESSES)),,-n $(TEST_PROCESSES) --dist loadfile)
 
 # The playground test drives Debian's Chromium (never a downloaded browser). Installed when
 # missing and we may (root with apt); otherwise that one test skips and says why.
