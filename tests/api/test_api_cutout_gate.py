@@ -110,3 +110,14 @@ def test_an_async_job_ends_error_with_the_same_body(api: Api, busy_jpeg: str) ->
     assert sync.status_code == 422
     job = api.finished(api.submit(body(busy_jpeg), key).json()["data"]["id"], key)
     assert job["status"] == "ERROR" and job["error"] == sync.json()
+
+
+def test_a_real_photo_of_a_cup_on_a_cafe_table_is_refused(client, auth):  # type: ignore[no-untyped-def]
+    """A real photograph in the wild (scikit-image's CC0 coffee cup on a table), not a rendered scene."""
+    from ..scenes.test_studio_real_templates import PHOTOS, _photo  # noqa: TID252
+
+    if PHOTOS is None:
+        pytest.skip("scikit-image's sample photos are not installed")
+    response = create(client, auth, body(jpeg_uri(_photo("coffee.png"))))
+    assert response.status_code == 422, response.text
+    assert response.json()["error_code"] == "3021"
