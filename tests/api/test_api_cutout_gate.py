@@ -121,3 +121,29 @@ def test_a_real_photo_of_a_cup_on_a_cafe_table_is_refused(client, auth):  # type
     response = create(client, auth, body(jpeg_uri(_photo("coffee.png"))))
     assert response.status_code == 422, response.text
     assert response.json()["error_code"] == "3021"
+
+
+@pytest.mark.parametrize(("engine", "advice", "not_advised"), [
+    ("classical", "install the neural cut-out engine", "photograph the product alone"),
+    ("neural", "photograph the product alone on a plain backdrop", "photostage models add"),
+])
+def test_the_refusal_advises_the_neural_engine_only_when_it_was_not_the_one_in_doubt(
+    engine: str, advice: str, not_advised: str
+) -> None:
+    """The neural engine is refused on a busy backdrop too (it cannot tell the product from the
+    other objects in a room): its refusal does not send the user to install what they have."""
+    from photostage.contract.errors import PhotostageError
+    from photostage.cutout.base import Cutout, alpha_box
+    from photostage.cutout.classical import ClassicalEngine
+    from photostage.imaging.codecs import decode
+    from photostage.pipeline.steps import inspect_cutout
+
+    scene = render_scene("bottle", "cluttered", (320, 320), seed=4)
+    ok, encoded = cv2.imencode(".jpg", scene.rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    image = decode(encoded.tobytes(), max_pixels=10**7)
+    rgba = ClassicalEngine().extract(image.rgba).rgba
+    with pytest.raises(PhotostageError) as refused:
+        inspect_cutout(image, Cutout(rgba=rgba, box=alpha_box(rgba[..., 3]), engine=engine), 0.5)
+    message = refused.value.message
+    assert advice in message and not_advised not in message
+    assert "transparent background" in message and "min_cutout_confidence" in message

@@ -267,11 +267,16 @@ def inspect_cutout(
     confidence = assess(image.rgba, np.ascontiguousarray(cutout.rgba[..., 3]))
     if confidence.score < min_confidence:
         doubts = "; ".join(reason.message for reason in confidence.reasons) or "no reason recorded"
+        # The neural engine is worth installing only where it was not the one in doubt. It still
+        # needs a plain backdrop to be trusted: on a busy one it cannot tell the product from the
+        # other objects in the room, so the photo's own background is what to change.
+        neural = ("install the neural cut-out engine (`photostage models add`), " if cutout.engine != "neural"
+                  else "photograph the product alone on a plain backdrop, ")
         raise PhotostageError(
             CUTOUT_UNCERTAIN,
             message=f"The automatic cut-out ({cutout.engine} engine) is not reliable for this photo: confidence "
             f"{confidence.score:.2f}, below {min_confidence:.2f} ({doubts}). Send the product as a PNG or WebP "
-            "with a transparent background, install the neural cut-out engine (`photostage models add`), or "
+            f"with a transparent background, {neural}or "
             "set object.remove_background to false to use the photo as it is; to keep this cut-out anyway, "
             "set object.min_cutout_confidence to 0.",
             details={field: [f"cut-out confidence {confidence.summary()}"]},
