@@ -338,7 +338,7 @@ def silhouette_completion(rgb: np.ndarray, found: np.ndarray) -> np.ndarray | No
     backdrop_colour = np.median(ring, axis=0)
     if (np.abs(ring - backdrop_colour).max(axis=1) <= BACKDROP_TOLERANCE).mean() < PLAIN_SHARE:
         return None
-    distance = np.abs(rgb.astype(np.float32) - backdrop_colour).max(axis=2)
+    distance = channel_max(np.abs(rgb.astype(np.float32) - backdrop_colour))
     backdrop = distance <= BACKDROP_TOLERANCE
     outside = _touching_border(backdrop)
     silhouette = ~outside
@@ -352,7 +352,7 @@ def silhouette_completion(rgb: np.ndarray, found: np.ndarray) -> np.ndarray | No
 
     # 1. clearly-not-backdrop parts with a sharp outline, next to what the model found (or large);
     #    smooth grey that is not dark (a cast shadow's body) never counts as clearly not backdrop
-    chroma = rgb.max(axis=2).astype(np.int16) - rgb.min(axis=2)
+    chroma = channel_max(rgb).astype(np.int16) - np.minimum(np.minimum(rgb[..., 0], rgb[..., 1]), rgb[..., 2])
     shadow_like = (chroma < SHADOW_CHROMA) & (grey > SHADOW_GREY) & (gradient < SHARP / 2)
     strong = (distance > STRONG) & silhouette & ~found & ~shadow_like
     strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, disc)
@@ -440,7 +440,7 @@ def backdrop_evidence(rgb: np.ndarray) -> BackdropEvidence | None:
         return None
     image = work.image.astype(np.float32)
     ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    pale = np.abs(image - np.median(ring, axis=0)).max(axis=2) <= FADED_PALE
+    pale = channel_max(np.abs(image - np.median(ring, axis=0))) <= FADED_PALE
     return BackdropEvidence(work=work, product=product, pale=pale)
 
 
@@ -513,7 +513,7 @@ def add_pale_parts(rgb: np.ndarray, alpha: np.ndarray, classical: np.ndarray) ->
     height, width = alpha.shape
     image = rgb.astype(np.float32)
     ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    pale = np.abs(image - np.median(ring, axis=0)).max(axis=2) <= FADED_PALE
+    pale = channel_max(np.abs(image - np.median(ring, axis=0))) <= FADED_PALE
     found = alpha >= 0.5
     added = _pale_parts_near((classical >= 0.5) & pale & ~found, found,
                              max(1, round(PALE_PART_ERODE * max(height, width))))
@@ -539,6 +539,12 @@ def _pale_parts_near(candidates: np.ndarray, found: np.ndarray, erode: int) -> n
     keep &= touching
     keep[0] = False
     return keep[parts]
+
+
+def channel_max(image: np.ndarray) -> np.ndarray:
+    """``image.max(axis=2)`` for (H, W, 3): the same values, several times faster than numpy's
+    reduction over a short last axis (which was most of the completion's time at 1024²)."""
+    return np.maximum(np.maximum(image[..., 0], image[..., 1]), image[..., 2])
 
 
 def _touching_border(mask: np.ndarray) -> np.ndarray:
