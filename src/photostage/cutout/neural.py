@@ -444,16 +444,10 @@ def backdrop_evidence(rgb: np.ndarray) -> BackdropEvidence | None:
     return BackdropEvidence(work=work, product=product, pale=pale)
 
 
-def _missing_near(upscaled: np.ndarray, evidence: BackdropEvidence) -> tuple[np.ndarray, np.ndarray]:
-    """At working size: the classical product near but outside what ``upscaled`` (a map or an alpha
-    at full size) holds, and that mask."""
-    work_h, work_w = evidence.product.shape
-    found = cv2.resize(upscaled, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
-    if not found.any():
-        return np.zeros_like(found), found
-    reach = max(3.0, FADED_REACH * max(work_h, work_w))
-    near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 3) <= reach
-    return evidence.product & near & ~found, found
+def _near(found: np.ndarray) -> np.ndarray:
+    """Within ``FADED_REACH`` of the long side (at least 3 px) of ``found``."""
+    reach = max(3.0, FADED_REACH * max(found.shape))
+    return cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 3) <= reach
 
 
 def _erode(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -465,13 +459,18 @@ def restore_faded_parts(upscaled: np.ndarray, evidence: BackdropEvidence) -> np.
     """``upscaled`` with the pale parts the model faded set to 1 (see above). Judged at the working
     size, applied at full size where the map is above ``FADED_MIN``."""
     height, width = upscaled.shape
-    missing, found = _missing_near(upscaled, evidence)
-    if not _erode(missing, FADED_ERODE).any():
+    work_h, work_w = evidence.product.shape
+    found = cv2.resize(upscaled, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
+    if not found.any():
+        return upscaled
+    missing = evidence.product & _near(found) & ~found
+    core = _erode(missing, FADED_ERODE)
+    if not core.any():
         return upscaled
     count, parts = cv2.connectedComponents(missing.astype(np.uint8), connectivity=8)
     sizes = np.bincount(parts.ravel(), minlength=count)
     keep = np.zeros(count, bool)
-    keep[np.unique(parts[_erode(missing, FADED_ERODE)])] = True
+    keep[np.unique(parts[core])] = True
     keep &= sizes >= FADED_MIN_AREA * found.sum()
     keep &= np.bincount(parts[evidence.pale].ravel(), minlength=count) >= FADED_PALE_SHARE * sizes
     keep[0] = False
@@ -529,8 +528,7 @@ def _pale_parts_near(candidates: np.ndarray, found: np.ndarray, erode: int) -> n
     and survive an erosion of ``erode`` pixels (thicker than a sliver along the outline)."""
     if not found.any() or not candidates.any():
         return np.zeros_like(candidates)
-    reach = max(3.0, FADED_REACH * max(found.shape))
-    near = cv2.distanceTransform((~found).astype(np.uint8), cv2.DIST_L2, 3) <= reach
+    near = _near(found)
     count, parts = cv2.connectedComponents(candidates.astype(np.uint8), connectivity=8)
     keep = np.zeros(count, bool)
     keep[np.unique(parts[_erode(candidates, erode)])] = True
