@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from photostage.cutout.base import Cutout, alpha_box
-from photostage.cutout.classical import ClassicalEngine, WorkingImage, prepare_working_image, segment
+from photostage.cutout.classical import ClassicalEngine, prepare_working_image, segment
 from photostage.cutout.families import ModelFamily, family_named, input_size
 from photostage.cutout.foreground import decontaminate
 from photostage.cutout.matting import guided_filter
@@ -424,7 +424,6 @@ FADED_WORK_SIZE = 384
 class BackdropEvidence:
     """The classical engine's view of a photo on a plain backdrop, at ``FADED_WORK_SIZE``."""
 
-    work: WorkingImage
     product: np.ndarray  # (h, w) bool: the classical segmentation's product
     pale: np.ndarray  # (h, w) bool: within FADED_PALE of the border's colour
 
@@ -441,7 +440,7 @@ def backdrop_evidence(rgb: np.ndarray) -> BackdropEvidence | None:
     image = work.image.astype(np.float32)
     ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
     pale = channel_max(np.abs(image - np.median(ring, axis=0))) <= FADED_PALE
-    return BackdropEvidence(work=work, product=product, pale=pale)
+    return BackdropEvidence(product=product, pale=pale)
 
 
 def _near(found: np.ndarray) -> np.ndarray:
