@@ -437,10 +437,20 @@ def backdrop_evidence(rgb: np.ndarray) -> BackdropEvidence | None:
     product = segment(work).product
     if not product.any():
         return None
-    image = work.image.astype(np.float32)
+    return BackdropEvidence(product=product, pale=_pale(work.image))
+
+
+def _pale(rgb: np.ndarray) -> np.ndarray:
+    """Pixels within ``FADED_PALE`` (every channel) of the median colour of the frame's border."""
+    image = rgb.astype(np.float32)
     ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    pale = channel_max(np.abs(image - np.median(ring, axis=0))) <= FADED_PALE
-    return BackdropEvidence(product=product, pale=pale)
+    return channel_max(np.abs(image - np.median(ring, axis=0))) <= FADED_PALE
+
+
+def _found_at_work_size(alpha: np.ndarray, evidence: BackdropEvidence) -> np.ndarray:
+    """``alpha`` (a map or an alpha at full size) >= 0.5, at the evidence's working size."""
+    work_h, work_w = evidence.product.shape
+    return cv2.resize(alpha, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
 
 
 def _near(found: np.ndarray) -> np.ndarray:
@@ -458,8 +468,7 @@ def restore_faded_parts(upscaled: np.ndarray, evidence: BackdropEvidence) -> np.
     """``upscaled`` with the pale parts the model faded set to 1 (see above). Judged at the working
     size, applied at full size where the map is above ``FADED_MIN``."""
     height, width = upscaled.shape
-    work_h, work_w = evidence.product.shape
-    found = cv2.resize(upscaled, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
+    found = _found_at_work_size(upscaled, evidence)
     if not found.any():
         return upscaled
     missing = evidence.product & _near(found) & ~found
@@ -501,19 +510,15 @@ PALE_PART_ERODE = 0.015  # share of the long side
 def pale_parts_missing(alpha: np.ndarray, evidence: BackdropEvidence) -> bool:
     """Whether a pale part of the classical product, thicker than ``FADED_ERODE`` working pixels,
     lies next to but outside ``alpha``: only then is the classical engine run."""
-    work_h, work_w = evidence.product.shape
-    found = cv2.resize(alpha, (work_w, work_h), interpolation=cv2.INTER_AREA) >= 0.5
+    found = _found_at_work_size(alpha, evidence)
     return bool(_pale_parts_near(evidence.product & evidence.pale & ~found, found, FADED_ERODE).any())
 
 
 def add_pale_parts(rgb: np.ndarray, alpha: np.ndarray, classical: np.ndarray) -> np.ndarray:
     """``alpha`` with the pale parts of the classical ``alpha`` (both float32 at full size) next to it."""
     height, width = alpha.shape
-    image = rgb.astype(np.float32)
-    ring = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
-    pale = channel_max(np.abs(image - np.median(ring, axis=0))) <= FADED_PALE
     found = alpha >= 0.5
-    added = _pale_parts_near((classical >= 0.5) & pale & ~found, found,
+    added = _pale_parts_near((classical >= 0.5) & _pale(rgb) & ~found, found,
                              max(1, round(PALE_PART_ERODE * max(height, width))))
     if not added.any():
         return alpha
